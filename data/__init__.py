@@ -1,0 +1,1 @@
+"""The governance ledger: what is stored, and the rules that keep it true."""

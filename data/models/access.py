@@ -1,0 +1,36 @@
+"""Users with a role and a scope (grid subtrees), and the audit trail of what they did."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ARRAY, BigInteger, Identity
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from data.models.base import Base, LTree
+
+
+class AppUser(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    username: Mapped[str] = mapped_column(unique=True)
+    display_name: Mapped[str]
+    role: Mapped[str]
+    scope: Mapped[list[str]] = mapped_column(ARRAY(LTree), server_default="{}")
+    password_hash: Mapped[str | None]
+    disabled: Mapped[bool] = mapped_column(server_default="false")
+    created_at: Mapped[datetime] = mapped_column(server_default="now()")
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = mapped_column(server_default="now()")
+    username: Mapped[str | None]
+    action: Mapped[str]
+    object_type: Mapped[str]
+    object_id: Mapped[str | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")

@@ -1,0 +1,74 @@
+"""People, houses and households, places, things and organizations (人、地、物、组织)."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import ARRAY, BigInteger, CHAR, ForeignKey, Identity, SmallInteger, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from data.models.base import Base, Pinned
+
+
+class House(Pinned, Base):
+    __tablename__ = "house"
+
+    ref: Mapped[str | None] = mapped_column(unique=True)
+    address: Mapped[str]
+    compound: Mapped[str | None]
+    kind: Mapped[str] = mapped_column(server_default="residential")
+    floors: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class Household(Base):
+    """Not pinned itself: it lives where its house is."""
+
+    __tablename__ = "household"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    ref: Mapped[str | None] = mapped_column(unique=True)
+    house_id: Mapped[int] = mapped_column(ForeignKey("house.id"))
+    unit: Mapped[str | None]
+    registered: Mapped[bool] = mapped_column(server_default="true")
+
+
+class Person(Base):
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
+    name: Mapped[str]
+    gender: Mapped[str] = mapped_column(CHAR(1))
+    birth_date: Mapped[date]
+    id_number: Mapped[str | None] = mapped_column(CHAR(18), unique=True)
+    phone: Mapped[str | None]
+    relation: Mapped[str] = mapped_column(server_default="head")
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    is_key_person: Mapped[bool] = mapped_column(server_default="false")
+
+
+class Place(Pinned, Base):
+    __tablename__ = "place"
+
+    ref: Mapped[str | None] = mapped_column(unique=True)
+    name: Mapped[str]
+    kind: Mapped[str]
+    is_key: Mapped[bool] = mapped_column(server_default="false")
+    address: Mapped[str | None]
+
+
+class Thing(Pinned, Base):
+    __tablename__ = "thing"
+
+    ref: Mapped[str | None] = mapped_column(unique=True)
+    name: Mapped[str]
+    kind: Mapped[str]
+    in_service: Mapped[bool] = mapped_column(server_default="true")
+
+
+class Organization(Pinned, Base):
+    __tablename__ = "organization"
+
+    ref: Mapped[str | None] = mapped_column(unique=True)
+    name: Mapped[str]
+    kind: Mapped[str]
+    members: Mapped[int | None]

@@ -1,0 +1,45 @@
+"""Typed settings, built by whoever starts the program (CLI, app, notebook), never at import."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from data.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "postgresql://minqing:minqing@127.0.0.1:5432/minqing"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Pin the psycopg 3 driver whatever spelling of a PostgreSQL URL we are given."""
+    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    raise ConfigError(f"DATABASE_URL must be a postgresql:// URL, got {url.split(':', 1)[0]}:…")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the ledger needs to run; read from the environment once, then passed around."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    statement_timeout_ms: int = 60_000
+    lock_timeout_ms: int = 10_000
+    pool_size: int = 5
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        try:
+            return cls(
+                database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+                statement_timeout_ms=int(env.get("MINQING_STATEMENT_TIMEOUT_MS", 60_000)),
+                lock_timeout_ms=int(env.get("MINQING_LOCK_TIMEOUT_MS", 10_000)),
+                pool_size=int(env.get("MINQING_POOL_SIZE", 5)),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"bad numeric setting: {exc}") from exc
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return sqlalchemy_url(self.database_url)
