@@ -37,8 +37,7 @@ def copy_frame(
     sql = f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)"
     frame = frame.copy()
     for column in frame.columns:
-        if frame[column].dtype == bool:
-            frame[column] = np.where(frame[column].to_numpy(), "t", "f")
+        frame[column] = _as_text(frame[column])
     written = 0
     with cursor.copy(sql) as copy:
         for start in range(0, len(frame), chunk_rows):
@@ -50,6 +49,18 @@ def copy_frame(
             if progress:
                 progress(len(part))
     return written
+
+
+def _as_text(series: pd.Series) -> pd.Series | np.ndarray:
+    """Vectorised formatting where pandas' own CSV writer is slow (timestamps: ~6 µs each)."""
+    if series.dtype == bool:
+        return np.where(series.to_numpy(), "t", "f")
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(series.dtype):
+        values = series.to_numpy("datetime64[us]")
+        return np.where(np.isnat(values), "", np.char.add(np.datetime_as_string(values, unit="us"), "+00"))
+    return series
 
 
 def reset_identity(cursor, table: str) -> None:

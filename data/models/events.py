@@ -13,7 +13,7 @@ from data.models.base import Base, Pinned, point
 class Department(Base):
     __tablename__ = "department"
 
-    id: Mapped[int] = mapped_column(Identity(always=True), primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(always=False), primary_key=True)
     code: Mapped[str] = mapped_column(unique=True)
     name: Mapped[str]
     name_en: Mapped[str]

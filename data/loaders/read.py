@@ -1,0 +1,125 @@
+"""Reading a GeoJSON, GeoPackage, Shapefile or CSV into rows, original cells and source-CRS geometries.
+
+Row numbers are 1-based data rows in file order: the first feature, or the first line after a CSV's
+header, is row 1 (a CSV's header line is not counted, so row n is on line n + 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+import shapely
+
+from data import crs as crs_module
+from data.errors import LoadError
+from data.loaders.checks import Problems, require_columns
+from data.loaders.kinds import Kind
+
+CSV_SUFFIXES = {".csv", ".txt"}
+COORDINATE_PAIRS = (("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"), ("x", "y"))
+WKT_COLUMNS = ("wkt", "geometry")
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")  # Excel in China saves CSV as GBK unless told otherwise
+
+
+@dataclass
+class Source:
+    """A file as read: `original` keeps its cells for the rejects file; `frame` has lower-case names."""
+
+    original: pd.DataFrame
+    frame: pd.DataFrame
+    geoms: np.ndarray | None  # shapely geometries in the source CRS, None where absent
+    crs: str | pyproj.CRS  # resolved: 'wgs84', 'gcj02', 'bd09' or a pyproj CRS
+    problems: Problems = field(default_factory=dict)  # coordinates that could not even be read
+
+
+def _lowered(frame: pd.DataFrame, kind: Kind) -> pd.DataFrame:
+    """Names matched case-insensitively; a Shapefile's 10-character stump stands for the full name."""
+    lowered = frame.copy()
+    lowered.columns = [str(c).strip().lower() for c in frame.columns]
+    lowered = lowered.loc[:, ~lowered.columns.duplicated()]
+    stumps = {c.name[:10]: c.name for c in kind.columns if len(c.name) > 10 and c.name not in lowered.columns}
+    return lowered.rename(columns=stumps)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    for encoding in CSV_ENCODINGS:
+        try:
+            # every cell as text: ID numbers and codes keep their leading zeros, "NA" stays a name
+            return pd.read_csv(path, dtype=object, keep_default_na=False, encoding=encoding)
+        except UnicodeDecodeError:
+            continue
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise LoadError(f"cannot read {path.name}: {exc}") from exc
+    raise LoadError(f"cannot read {path.name}: not UTF-8 or GB18030 text")
+
+
+def _csv_geometries(frame: pd.DataFrame) -> tuple[np.ndarray | None, Problems]:
+    """Geometries from a WKT column, or points from the first lon/lat-style pair of columns."""
+    problems: Problems = {}
+    for name in WKT_COLUMNS:
+        if name in frame.columns:
+            cells = [None if pd.isna(t) or not str(t).strip() else str(t) for t in frame[name]]
+            geoms = shapely.from_wkt(np.array(cells, dtype=object), on_invalid="ignore")
+            for pos, (cell, geom) in enumerate(zip(cells, geoms)):
+                if cell is not None and geom is None:
+                    problems[pos] = [f"{name}: unreadable WKT"]
+            return geoms, problems
+    for x_name, y_name in COORDINATE_PAIRS:
+        if x_name in frame.columns and y_name in frame.columns:
+            xs = pd.to_numeric(frame[x_name].replace("", None), errors="coerce").to_numpy(dtype=float)
+            ys = pd.to_numeric(frame[y_name].replace("", None), errors="coerce").to_numpy(dtype=float)
+            geoms = np.full(len(frame), None, dtype=object)
+            for pos, (x_raw, y_raw, x, y) in enumerate(zip(frame[x_name], frame[y_name], xs, ys)):
+                bad = [f"{n} {raw!r} is not a number" for n, raw, num in ((x_name, x_raw, x), (y_name, y_raw, y))
+                       if np.isnan(num) and str(raw).strip() and str(raw).strip().lower() != "nan"]
+                if bad:
+                    problems[pos] = bad
+                elif not str(x_raw).strip() or not str(y_raw).strip():
+                    problems[pos] = [f"missing coordinates ({x_name}/{y_name})"]
+                else:
+                    geoms[pos] = shapely.Point(x, y)
+            return geoms, problems
+    return None, problems
+
+
+def read_source(path: str | Path, kind: Kind, crs: crs_module.CRSLike | None = None) -> Source:
+    """Read `path`; `crs` overrides the file's own (GeoJSON always says WGS 84, so GCJ-02 GeoJSON needs it).
+
+    Without either, coordinates are taken as WGS 84. Missing required columns raise LoadError here.
+    """
+    path = Path(path)
+    try:
+        user_crs = None if crs is None else crs_module.resolve(crs)
+    except crs_module.UnknownCRS as exc:
+        raise LoadError(str(exc)) from exc
+    if not path.is_file() and not path.is_dir():
+        raise LoadError(f"cannot read {path}: no such file")
+    if path.suffix.lower() in CSV_SUFFIXES:
+        original = _read_csv(path)
+        frame = _lowered(original, kind)
+        geoms, problems = _csv_geometries(frame) if kind.geometry else (None, {})
+        file_crs = None
+    else:
+        try:
+            # invalid WKB (a ring of three points) becomes None here and is reported as missing/unreadable
+            gdf = pyogrio.read_dataframe(path, datetime_as_string=True, on_invalid="ignore")
+        except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, OSError…
+            raise LoadError(f"cannot read {path.name}: {exc}") from exc
+        has_geometry = "geometry" in gdf.columns and hasattr(gdf, "crs")
+        geoms = np.asarray(gdf.geometry.array, dtype=object) if has_geometry else None
+        file_crs = gdf.crs if has_geometry else None
+        original = pd.DataFrame(gdf.drop(columns="geometry") if has_geometry else gdf)
+        if has_geometry:
+            original["wkt"] = shapely.to_wkt(geoms)  # so a rejected row can be fixed and loaded again as CSV
+        frame = _lowered(original.drop(columns="wkt", errors="ignore"), kind)
+        problems = {}
+    require_columns(set(frame.columns), kind,
+                    "geometry (lon/lat, lng/lat, longitude/latitude, x/y or wkt)"
+                    if kind.geometry and geoms is None else None)
+    original.index = frame.index = pd.RangeIndex(len(frame))
+    source_crs = user_crs if user_crs is not None else crs_module.resolve(file_crs)
+    return Source(original, frame, geoms, source_crs, problems)

@@ -1,0 +1,27 @@
+"""The Flask app: an app factory and one blueprint per concern."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+
+from data.settings import Settings
+
+
+def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from typed settings (from the environment unless given)."""
+    from mapserver import db, errors, health, overview
+
+    app = Flask(__name__)
+    app.config.from_mapping(JSON_AS_ASCII=False, MAX_CONTENT_LENGTH=16 * 1024 * 1024)
+    if test_config:
+        app.config.update(test_config)
+    app.json.ensure_ascii = False
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app, settings or Settings.from_env())
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(overview.bp)
+    return app

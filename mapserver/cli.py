@@ -1,0 +1,176 @@
+"""`minqing`: the one command for operators — schema, demo city, loading files, serving."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from datetime import timezone
+from pathlib import Path
+
+import click
+
+from data import migrate
+from data.db import make_engine
+from data.errors import LedgerError, LoadError
+from data.settings import Settings
+
+LOAD_KINDS = ("grids", "houses", "persons", "places", "things", "organizations", "events")
+
+
+def _engine():
+    return make_engine(Settings.from_env())
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what each step does.")
+def cli(verbose: bool) -> None:
+    """Minqing Map (民情地图): grid-based grassroots governance on PostGIS.
+
+    The database comes from DATABASE_URL (default: the local one `make demo` sets up).
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.group()
+def db() -> None:
+    """Create, upgrade or reset the ledger's schema (Alembic migrations)."""
+
+
+@db.command()
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    engine = _engine()
+    migrate.upgrade(engine, revision)
+    click.echo(f"schema at {migrate.current_revision(engine)}")
+
+
+@db.command()
+@click.argument("revision", default="base")
+def downgrade(revision: str) -> None:
+    """Undo migrations down to REVISION (default: base, i.e. drop everything)."""
+    engine = _engine()
+    migrate.downgrade(engine, revision)
+    click.echo(f"schema at {migrate.current_revision(engine) or 'base (empty)'}")
+
+
+@db.command()
+@click.confirmation_option(prompt="This deletes every row of the ledger. Continue?")
+def reset() -> None:
+    """Drop the whole schema and create it again, empty."""
+    engine = _engine()
+    migrate.downgrade(engine, "base")
+    migrate.upgrade(engine)
+    click.echo(f"schema reset; at {migrate.current_revision(engine)}")
+
+
+@db.command()
+def current() -> None:
+    """Print the schema revision the database is at."""
+    click.echo(migrate.current_revision(_engine()) or "base (empty)")
+
+
+@cli.command()
+@click.option("--scale", type=click.Choice(["tiny", "demo", "city"]), default="demo", show_default=True,
+              help="tiny: tests (~1k residents); demo: ~60k residents, ~100k events; city: ~1M of each.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same city, row for row.")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), default=None,
+              help="The city's 'now' (UTC): a year of events ends here. Default: this hour.")
+@click.option("--boundary", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A real boundary (GeoJSON/GPKG/Shapefile, Polygon or MultiPolygon, any declared CRS).")
+@click.option("--if-empty", is_flag=True, help="Do nothing (exit 0) when the ledger already holds a city.")
+@click.option("--replace", is_flag=True, help="Empty the ledger first (drops every row).")
+@click.option("--no-progress", is_flag=True, help="No progress bar (for logs and CI).")
+def demo(scale, seed, as_of, boundary, if_empty, replace, no_progress) -> None:
+    """Generate the demo city and load it into the ledger (migrating first if needed)."""
+    from data.demo import generate, ledger_is_empty, load
+
+    engine = _engine()
+    migrate.upgrade(engine)
+    if not ledger_is_empty(engine):
+        if if_empty:
+            click.echo("the ledger already holds a city; nothing to do (--if-empty)")
+            return
+        if not replace:
+            _fail("the ledger already holds a city; pass --replace to drop it, or --if-empty to keep it")
+        migrate.downgrade(engine, "base")
+        migrate.upgrade(engine)
+    started = time.perf_counter()
+    when = as_of.replace(tzinfo=timezone.utc) if as_of else None  # click gives naive datetimes: UTC
+    click.echo(f"generating the {scale} city (seed {seed})…")
+    try:
+        city = generate(scale, seed=seed, as_of=when, boundary=boundary)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    click.echo(f"generated in {time.perf_counter() - started:.1f}s: "
+               + ", ".join(f"{len(city.tables[t]):,} {t}" for t in ("grid", "household", "person", "event")))
+    load(engine, city, progress=not no_progress)
+    click.echo(f"demo city loaded in {time.perf_counter() - started:.1f}s (as of {city.as_of:%Y-%m-%d %H:%M} UTC)")
+
+
+@cli.command("load")
+@click.argument("kind", type=click.Choice(LOAD_KINDS))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--crs", help="Source CRS when the file has none or it is wrong: an EPSG code (4326, 4490, …), "
+                            "'gcj02' (AMap/Tencent/WeChat) or 'bd09' (Baidu).")
+@click.option("--skip-invalid", is_flag=True, help="Write the good rows; bad rows go to the rejects file.")
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where --skip-invalid writes bad rows (default: FILE.rejects.csv).")
+def load_command(kind, file, crs, skip_invalid, rejects) -> None:
+    """Load KIND rows from FILE (GeoJSON, GeoPackage, Shapefile, or CSV with lon/lat columns).
+
+    Every row is checked first; by default nothing is written if any row is bad.
+    """
+    from data.loaders import load_file
+
+    try:
+        report = load_file(_engine(), kind, file, crs=crs, skip_invalid=skip_invalid, rejects_path=rejects,
+                           progress=True)
+    except LoadError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        for row, reason in exc.problems[:50]:
+            click.echo(f"  row {row}: {reason}", err=True)
+        if len(exc.problems) > 50:
+            click.echo(f"  … and {len(exc.problems) - 50} more", err=True)
+        click.echo("nothing was written.", err=True)
+        sys.exit(1)
+    except LedgerError as exc:
+        _fail(str(exc))
+    click.echo(f"loaded {report.rows_written:,} of {report.rows_read:,} {kind} rows")
+    if report.rejects:
+        click.echo(f"{len(report.rejects):,} rejected rows written to {report.rejects_path}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
+@click.option("--dev", is_flag=True, help="Flask's reloading development server instead of gunicorn.")
+def serve(host, port, workers, dev) -> None:
+    """Serve the map and API over HTTP (gunicorn), on http://HOST:PORT."""
+    if dev:
+        from mapserver import create_app
+
+        create_app().run(host=host, port=port, debug=True)
+        return
+    argv = ["gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
+            "--access-logfile", "-", "--timeout", "120", "mapserver.wsgi:app"]
+    click.echo(f"serving on http://{host}:{port} (gunicorn, {workers} workers)")
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    os.execv(str(gunicorn), [str(gunicorn), *argv[1:]])
+
+
+def main() -> None:  # pragma: no cover
+    cli(prog_name="minqing")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
