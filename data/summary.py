@@ -20,10 +20,10 @@ WITH leaf AS (
   FROM leaf l
 )
 SELECT g.code, g.name, g.level, g.kind, g.dedicated_for, g.version,
-       round((ST_Area(g.geom::geography) / 1e6)::numeric, 3) AS area_km2,
-       coalesce(sum(c.houses), 0) AS houses, coalesce(sum(c.households), 0) AS households,
-       coalesce(sum(c.residents), 0) AS residents, coalesce(sum(c.places), 0) AS places,
-       coalesce(sum(c.open_events), 0) AS open_events, coalesce(sum(c.overdue_events), 0) AS overdue_events
+       round((ST_Area(g.geom::geography) / 1e6)::numeric, 3)::float8 AS area_km2,
+       coalesce(sum(c.houses), 0)::bigint AS houses, coalesce(sum(c.households), 0)::bigint AS households,
+       coalesce(sum(c.residents), 0)::bigint AS residents, coalesce(sum(c.places), 0)::bigint AS places,
+       coalesce(sum(c.open_events), 0)::bigint AS open_events, coalesce(sum(c.overdue_events), 0)::bigint AS overdue_events
 FROM grid g
 JOIN grid d ON d.valid_to IS NULL AND d.path <@ g.path
 JOIN per_leaf c ON c.id = d.id
@@ -51,3 +51,22 @@ def grid_counts(conn: Connection) -> list[dict]:
 
 def totals(conn: Connection) -> dict:
     return dict(conn.execute(TOTALS_SQL).one()._mapping)
+
+
+# Tables whose every column is determined by the generator's inputs (app_user.created_at is not).
+CHECKSUM_TABLES = ("grid", "house", "household", "person", "place", "thing", "organization", "staff",
+                   "department", "event", "event_log", "visit", "demo_hotspot")
+
+
+def ledger_checksum(conn: Connection) -> dict[str, str]:
+    """An md5 per table over every row in id order: equal checksums mean identical ledgers."""
+    out = {}
+    for table in CHECKSUM_TABLES:
+        key = "code, version" if table == "grid" else "id"
+        out[table] = conn.execute(text(
+            f"SELECT md5(coalesce(string_agg(md5(t::text), '' ORDER BY {key}), '')) FROM {table} t"
+        )).scalar_one()
+    out["app_user"] = conn.execute(text(
+        "SELECT md5(coalesce(string_agg(concat_ws('|', username, role, scope::text), '' ORDER BY username), ''))"
+        " FROM app_user")).scalar_one()
+    return out

@@ -124,7 +124,8 @@ def test_each_format_loads_points_exactly(empty_db, tmp_path, suffix):
 
 
 def test_csv_with_wkt_polygons_loads_grids(empty_db, tmp_path):
-    path = write_csv(tmp_path / "grids.csv", [{"code": c, "name": n, "level": lv, "wkt": g.wkt} for c, n, lv, g in GRIDS])
+    rows = [{"code": code, "name": name, "level": level, "wkt": g.wkt} for code, name, level, g in GRIDS]
+    path = write_csv(tmp_path / "grids.csv", rows)
     assert load_file(empty_db, "grids", path).rows_written == 5
     assert scalar(empty_db, "SELECT count(*) FROM grid_leaf_piece WHERE code LIKE '620105.001.001.0_'") >= 2
 
@@ -213,7 +214,8 @@ def test_persons_join_households_already_in_the_ledger_and_ids_stay_unique(town,
     report = load_file(town, "persons", later, skip_invalid=True)
     assert report.rows_written == 1
     assert scalar(town, "SELECT count(*) FROM household") == 3
-    assert scalar(town, "SELECT count(*) FROM person p JOIN household h ON h.id = p.household_id WHERE h.ref = 'HH1'") == 2
+    in_hh1 = "SELECT count(*) FROM person p JOIN household h ON h.id = p.household_id WHERE h.ref = 'HH1'"
+    assert scalar(town, in_hh1) == 2
 
 
 def test_a_file_with_no_rows_loads_nothing(town, tmp_path):
@@ -269,56 +271,77 @@ def _places_geo(path, bad_row: int, geometry) -> Path:
     return path
 
 
+def _gk_places_gpkg(path, bad_row: int, xy) -> Path:
+    frame = places_frame().to_crs(4549)
+    frame.loc[bad_row - 1, "geometry"] = Point(xy)
+    frame.to_file(path)
+    return path
+
+
 BOW_TIE = Polygon([(103.80, 36.00), (103.85, 36.05), (103.85, 36.00), (103.80, 36.05), (103.80, 36.00)])
 
-BAD_INPUTS = {
+def _events_csv(path, bad_row: int, **bad) -> Path:
+    rows = [{"title": f"事件{i}", "category": "dispute", "source": "hotline_12345", "reported_at": "2026-11-01T08:00",
+             "lon": 103.86, "lat": 36.05} for i in (1, 2)]
+    rows[bad_row - 1].update(bad)
+    return write_csv(path, rows)
+
+
+def _houses_csv(path, bad_row: int, **bad) -> Path:
+    rows = [{"ref": f"H{i}", "address": f"新路 {i}号", "lon": 103.82, "lat": 36.02} for i in (3, 4)]
+    rows[bad_row - 1].update(bad)
+    return write_csv(path, rows)
+
+
+LINE = LineString([(103.8, 36.0), (103.9, 36.1)])
+ID_WRONG_CHECK = "620102199001011230"  # the check character of 62010219900101123 is 3
+BAD_INPUTS = {  # case: (kind, file maker, bad row, words the reason must contain)
     "bow-tie polygon": ("grids", lambda d: _grids_file(d / "g.geojson", 2, "620105.001.001.05", "cell", BOW_TIE),
                         2, "invalid geometry: Self-intersection[103.825 36.025]"),
     "empty geometry": ("places", lambda d: _places_geo(d / "p.gpkg", 2, Point()), 2, "empty geometry"),
     "null geometry": ("places", lambda d: _places_geo(d / "p.geojson", 3, None), 3, "missing or unreadable geometry"),
-    "wrong geometry type": ("places", lambda d: _places_geo(d / "p.geojson", 2, LineString([(103.8, 36), (103.9, 36.1)])),
+    "wrong geometry type": ("places", lambda d: _places_geo(d / "p.geojson", 2, LINE),
                             2, "geometry must be a Point, got LineString"),
-    "polygon where a point goes": ("places", lambda d: _places_geo(d / "p.gpkg", 1, WEST), 1,
-                                   "geometry must be a Point, got Polygon"),
-    "longitude out of range": ("places", lambda d: _places_csv(d / "p.csv", 3, lon=200), 3,
-                               "longitude 200 out of range [-180, 180]"),
-    "swapped lon/lat": ("places", lambda d: _places_csv(d / "p.csv", 2, lon=36.05, lat=103.86), 2,
-                        "latitude 103.86 out of range [-90, 90] (lon/lat swapped?)"),
-    "NaN coordinate": ("places", lambda d: _places_csv(d / "p.csv", 2, lon="nan"), 2, "coordinates are not numbers (NaN)"),
+    "polygon where a point goes": ("places", lambda d: _places_geo(d / "p.gpkg", 1, WEST),
+                                   1, "geometry must be a Point, got Polygon"),
+    "longitude out of range": ("places", lambda d: _places_csv(d / "p.csv", 3, lon=200),
+                               3, "longitude 200 out of range [-180, 180]"),
+    "swapped lon/lat": ("places", lambda d: _places_csv(d / "p.csv", 2, lon=36.05, lat=103.86),
+                        2, "latitude 103.86 out of range [-90, 90] (lon/lat swapped?)"),
+    "projected point far outside its zone": ("places", lambda d: _gk_places_gpkg(d / "p.gpkg", 2, (500_000, 1e12)),
+                                             2, "coordinates cannot be converted to WGS 84"),
+    "NaN coordinate": ("places", lambda d: _places_csv(d / "p.csv", 2, lon="nan"),
+                       2, "coordinates are not numbers (NaN)"),
     "text coordinate": ("places", lambda d: _places_csv(d / "p.csv", 1, lat="36,05"), 1, "lat '36,05' is not a number"),
     "blank coordinate": ("places", lambda d: _places_csv(d / "p.csv", 2, lon=""), 2, "missing coordinates (lon/lat)"),
     "unknown place kind": ("places", lambda d: _places_csv(d / "p.csv", 2, kind="zoo"), 2, "kind: 'zoo' is not one of"),
     "blank required value": ("places", lambda d: _places_csv(d / "p.csv", 3, name=""), 3, "name is required"),
     "ref repeated in file": ("places", lambda d: _places_csv(d / "p.csv", 3, ref="P1"), 3, "ref P1 repeats row 1"),
-    "ref already in ledger": ("houses", lambda d: write_csv(d / "h.csv", [
-        {"ref": "H3", "address": "a", "lon": 103.82, "lat": 36.02},
-        {"ref": "H1", "address": "b", "lon": 103.82, "lat": 36.02}]), 2, "ref H1 already exists"),
-    "floors out of range": ("houses", lambda d: write_csv(d / "h.csv", [
-        {"ref": "H3", "address": "a", "lon": 103.82, "lat": 36.02, "floors": 0}]), 1, "floors: 0 is outside 1..200"),
-    "unknown house_ref": ("persons", lambda d: _persons_csv(d / "p.csv", 2, house_ref="H9"), 2, "house_ref H9 does not exist"),
-    "bad ID check digit": ("persons", lambda d: _persons_csv(d / "p.csv", 3, id_number="620102199001011230"), 3,
-                           "id_number: ID number check character should be"),
-    "bad birth date": ("persons", lambda d: _persons_csv(d / "p.csv", 1, birth_date="1990-13-01"), 1,
-                       "birth_date: '1990-13-01' is not a real date"),
-    "unknown tag": ("persons", lambda d: _persons_csv(d / "p.csv", 2, tags="party_member;vip"), 2,
-                    "tags: unknown code(s) vip"),
-    "household in another house": ("persons", lambda d: _persons_csv(d / "p.csv", 3, household_ref="HH1", house_ref="H2"),
+    "ref already in ledger": ("houses", lambda d: _houses_csv(d / "h.csv", 2, ref="H1"), 2, "ref H1 already exists"),
+    "floors out of range": ("houses", lambda d: _houses_csv(d / "h.csv", 1, floors=0),
+                            1, "floors: 0 is outside 1..200"),
+    "unknown house_ref": ("persons", lambda d: _persons_csv(d / "p.csv", 2, house_ref="H9"),
+                          2, "house_ref H9 does not exist"),
+    "bad ID check digit": ("persons", lambda d: _persons_csv(d / "p.csv", 3, id_number=ID_WRONG_CHECK),
+                           3, "id_number: ID number check character should be 3"),
+    "bad birth date": ("persons", lambda d: _persons_csv(d / "p.csv", 1, birth_date="1990-13-01"),
+                       1, "birth_date: '1990-13-01' is not a real date"),
+    "unknown tag": ("persons", lambda d: _persons_csv(d / "p.csv", 2, tags="party_member;vip"),
+                    2, "tags: unknown code(s) vip"),
+    "household in another house": ("persons", lambda d: _persons_csv(d / "p.csv", 3, household_ref="HH1",
+                                                                     house_ref="H2"),
                                    3, "household HH1 is in house H1 (row 1), not H2"),
-    "unknown parent grid": ("grids", lambda d: _grids_file(d / "g.gpkg", 3, "620105.009.001", "community", EAST), 3,
-                            "parent grid 620105.009 does not exist"),
-    "grid already exists": ("grids", lambda d: _grids_file(d / "g.gpkg", 1, "620105.001.001.02", "cell", EAST), 1,
-                            "code 620105.001.001.02 already exists"),
-    "code depth does not match level": ("grids", lambda d: _grids_file(d / "g.gpkg", 2, "620105.001.001.05", "community",
-                                                                       EAST), 2,
-                                        "code 620105.001.001.05 has 4 part(s) but a community grid needs 3"),
-    "unknown category": ("events", lambda d: write_csv(d / "e.csv", [
-        {"title": "t", "category": "dispute", "source": "hotline_12345", "reported_at": "2026-11-01T08:00:00", "lon": 103.86,
-         "lat": 36.05},
-        {"title": "t", "category": "aliens", "source": "hotline_12345", "reported_at": "2026-11-01T08:00:00", "lon": 103.86,
-         "lat": 36.05}]), 2, "category aliens does not exist"),
-    "due before reported": ("events", lambda d: write_csv(d / "e.csv", [
-        {"title": "t", "category": "dispute", "source": "citizen_qr", "reported_at": "2026-11-02", "due_at": "2026-11-01",
-         "lon": 103.86, "lat": 36.05}]), 1, "due_at is before reported_at"),
+    "unknown parent grid": ("grids", lambda d: _grids_file(d / "g.gpkg", 3, "620105.009.001", "community", EAST),
+                            3, "parent grid 620105.009 does not exist"),
+    "grid already exists": ("grids", lambda d: _grids_file(d / "g.gpkg", 1, "620105.001.001.02", "cell", EAST),
+                            1, "code 620105.001.001.02 already exists"),
+    "code depth does not match level": ("grids", lambda d: _grids_file(d / "g.gpkg", 2, "620105.001.001.05",
+                                                                       "community", EAST),
+                                        2, "code 620105.001.001.05 has 4 part(s) but a community grid needs 3"),
+    "unknown category": ("events", lambda d: _events_csv(d / "e.csv", 2, category="aliens"),
+                         2, "category aliens does not exist"),
+    "due before reported": ("events", lambda d: _events_csv(d / "e.csv", 1, due_at="2026-11-01T07:59"),
+                            1, "due_at is before reported_at"),
 }
 
 
@@ -340,7 +363,8 @@ def test_each_bad_input_names_its_row_and_reason_and_writes_nothing(town, tmp_pa
     ("persons", [{"name": "x", "gender": "M", "birth_date": "1990-01-01", "relation": "head", "household_ref": "HH1"}],
      "house_ref"),
     ("places", [{"name": "x", "kind": "park", "lon": 103.86}], "geometry (lon/lat"),
-    ("events", [{"title": "x", "source": "sensor", "reported_at": "2026-11-01", "lon": 103.86, "lat": 36.05}], "category"),
+    ("events", [{"title": "x", "source": "sensor", "reported_at": "2026-11-01", "lon": 103.86, "lat": 36.05}],
+     "category"),
 ])
 def test_a_missing_required_column_is_refused_before_any_row_work(town, tmp_path, kind, rows, missing):
     before = counts(town)
@@ -394,7 +418,7 @@ def test_skip_invalid_writes_good_rows_and_a_rejects_file(town, tmp_path):
     before = counts(town)
     report = load_file(town, "places", path, skip_invalid=True)
     assert (report.rows_read, report.rows_written) == (4, 2)
-    assert [r for r, _ in report.rejects] == [2, 4]
+    assert [r for r, _ in report.rejects] == [2, 4] and all(type(r) is int for r, _ in report.rejects)
     assert report.rejects_path == tmp_path / "places.rejects.csv"
     assert counts(town) == {**before, "place": before["place"] + 2}
     assert [r[0] for r in stored_points(town, "place")] == ["P1", "P3"]
@@ -404,6 +428,12 @@ def test_skip_invalid_writes_good_rows_and_a_rejects_file(town, tmp_path):
     assert rejects.ref.tolist() == ["P2", "P4"] and rejects.row.tolist() == ["2", "4"]
     assert rejects.lon.tolist() == ["36.05", "103.86"]
     assert "swapped" in rejects.reason[0] and "'zoo'" in rejects.reason[1]
+    # the rejects file is itself loadable once fixed: row and reason are columns the loader ignores
+    rejects.loc[0, ["lon", "lat"]] = ["103.86", "36.05"]
+    rejects.loc[1, "kind"] = "park"
+    rejects.to_csv(tmp_path / "fixed.csv", index=False)
+    assert load_file(town, "places", tmp_path / "fixed.csv").rows_written == 2
+    assert [r[0] for r in stored_points(town, "place")] == ["P1", "P2", "P3", "P4"]
 
 
 def test_skip_invalid_takes_a_rejected_grids_subtree_with_it(town, tmp_path):
@@ -420,7 +450,10 @@ def test_skip_invalid_takes_a_rejected_grids_subtree_with_it(town, tmp_path):
     report = load_file(town, "grids", path, skip_invalid=True, rejects_path=target)
     assert report.rows_written == 2
     assert [(r, reason.split(":")[0]) for r, reason in report.rejects] == [
-        (2, "invalid geometry"), (3, "parent grid 620105.003 is rejected"), (4, "parent grid 620105.003.001 is rejected")]
+        (2, "invalid geometry"),
+        (3, "parent grid 620105.003 is rejected"),
+        (4, "parent grid 620105.003.001 is rejected"),
+    ]
     with town.connect() as conn:
         codes = conn.execute(text("SELECT code FROM grid WHERE code LIKE '620105.00_%' ORDER BY code")).scalars().all()
     assert codes == ["620105.001", "620105.001.001", "620105.001.001.01", "620105.001.001.02", "620105.002",

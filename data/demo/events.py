@@ -59,7 +59,7 @@ def event_times(rng, n: int, as_of: datetime) -> tuple[np.ndarray, np.ndarray]:
     start = as_of.replace(tzinfo=None) - timedelta(days=365)
     hours = pd.date_range(start, periods=365 * 24, freq="h")  # naive UTC
     local = hours + pd.Timedelta(hours=8)  # people keep Beijing time
-    base = WEEKDAY[local.dayofweek] * HOUR[local.hour]
+    base = WEEKDAY[local.day_of_week] * HOUR[local.hour]
     cats = list(CATEGORY_SHARE)
     weights = np.array([CATEGORY_SHARE[c] * season(c, local.month.to_numpy()) * base for c in cats])
     flat = weights.ravel() / weights.sum()

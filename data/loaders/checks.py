@@ -59,4 +59,4 @@ def merge(*sources: Problems) -> Problems:
 
 def as_rejects(problems: Problems) -> list[tuple[int, str]]:
     """(row, reason) pairs for people: row is 1-based, one pair per bad row with its reasons joined."""
-    return [(pos + 1, "; ".join(reasons)) for pos, reasons in sorted(problems.items()) if reasons]
+    return [(int(pos) + 1, "; ".join(reasons)) for pos, reasons in sorted(problems.items()) if reasons]

@@ -10,8 +10,11 @@ import shapely
 from data import crs as crs_module
 from data.loaders.checks import Problems
 
+ROUND_TRIP = 1.0  # CRS units (metres, feet): a converted vertex must project back this close
 EXPECTED = {"point": ("Point",), "polygon": ("Polygon", "MultiPolygon")}
 _TYPE_NAMES = {"point": "a Point", "polygon": "a Polygon or MultiPolygon"}
+_NAMES = np.array(["None", "Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+                   "MultiPolygon", "GeometryCollection"], dtype=object)
 
 
 def _is_geographic(source: str | pyproj.CRS) -> bool:
@@ -22,7 +25,7 @@ def _range_reason(bounds: np.ndarray, where: str) -> str | None:
     """Why lon/lat bounds (xmin, ymin, xmax, ymax) are not on the globe, or None."""
     xmin, ymin, xmax, ymax = bounds
     if not np.all(np.isfinite(bounds)):
-        return f"coordinates cannot be converted to WGS 84 {where}"
+        return "coordinates cannot be converted to WGS 84 (outside the source CRS's valid range?)"
     if ymin < -90 or ymax > 90:
         lat = ymax if ymax > 90 else ymin
         swapped = " (lon/lat swapped?)" if -90 <= xmin and xmax <= 90 and -180 <= ymin and ymax <= 180 else ""
@@ -33,9 +36,37 @@ def _range_reason(bounds: np.ndarray, where: str) -> str | None:
 
 
 def _to_wgs84(geoms: np.ndarray, source: str | pyproj.CRS) -> np.ndarray:
+    """Every vertex in WGS 84; a projected vertex that does not come back within 1 unit becomes inf."""
     def convert(coords: np.ndarray) -> np.ndarray:
-        return np.column_stack(crs_module.to_wgs84(coords[:, 0], coords[:, 1], source))
+        lon, lat = crs_module.to_wgs84(coords[:, 0], coords[:, 1], source)
+        if isinstance(source, pyproj.CRS) and source.is_projected:
+            # far outside its zone a projection still returns numbers, just wrong ones: the inverse exposes them
+            x, y = crs_module.from_wgs84(lon, lat, source)
+            with np.errstate(invalid="ignore"):
+                lost = ~(np.abs(x - coords[:, 0]) <= ROUND_TRIP) | ~(np.abs(y - coords[:, 1]) <= ROUND_TRIP)
+            lon, lat = np.where(lost, np.inf, lon), np.where(lost, np.inf, lat)
+        return np.column_stack((lon, lat))
     return shapely.transform(geoms, convert)
+
+
+def _on_globe(bounds: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (np.isfinite(bounds).all(axis=1) & (bounds[:, 0] >= -180) & (bounds[:, 2] <= 180)
+                & (bounds[:, 1] >= -90) & (bounds[:, 3] <= 90))
+
+
+def _first_problem(geom, type_name: str, expected: str, has_nan: bool, bounds: np.ndarray,
+                   geographic: bool) -> str | None:
+    """Why a geometry cannot even be converted, checked in the order a person would fix them."""
+    if geom is None:
+        return "missing or unreadable geometry"
+    if shapely.is_empty(geom):
+        return "empty geometry"
+    if type_name not in EXPECTED[expected]:
+        return f"geometry must be {_TYPE_NAMES[expected]}, got {type_name}"
+    if has_nan:
+        return "coordinates are not numbers (NaN)"
+    return _range_reason(bounds, "") if geographic else None
 
 
 def check_geometries(geoms: np.ndarray, expected: str, source: str | pyproj.CRS,
@@ -45,39 +76,28 @@ def check_geometries(geoms: np.ndarray, expected: str, source: str | pyproj.CRS,
     geoms = shapely.force_2d(np.asarray(geoms, dtype=object))
     if len(geoms) == 0:
         return geoms, problems
-    types = shapely.get_type_id(geoms)
-    names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
-                      "MultiPolygon", "GeometryCollection"], dtype=object)
+    type_names = _NAMES[shapely.get_type_id(geoms) + 1]  # -1 (None) -> "None"
     coords, index = shapely.get_coordinates(geoms, return_index=True)
     has_nan = np.bincount(index[np.isnan(coords).any(axis=1)], minlength=len(geoms)) > 0
     geographic = _is_geographic(source)
     source_bounds = shapely.bounds(geoms)
+    clean = (~shapely.is_missing(geoms) & ~shapely.is_empty(geoms) & np.isin(type_names, EXPECTED[expected])
+             & ~has_nan & (_on_globe(source_bounds) if geographic else True))
+    clean[list(skip)] = False
+    for pos in np.flatnonzero(~clean).tolist():
+        if pos not in skip and (reason := _first_problem(geoms[pos], type_names[pos], expected, has_nan[pos],
+                                                          source_bounds[pos], geographic)):
+            problems[pos].append(reason)
+    candidates = np.flatnonzero(clean)
     wgs = np.full(len(geoms), None, dtype=object)
-    candidates = []
-    for pos, geom in enumerate(geoms):
-        if pos in skip:
-            continue
-        if geom is None:
-            problems[pos].append("missing or unreadable geometry")
-        elif shapely.is_empty(geom):
-            problems[pos].append("empty geometry")
-        elif names[types[pos]] not in EXPECTED[expected]:
-            problems[pos].append(f"geometry must be {_TYPE_NAMES[expected]}, got {names[types[pos]]}")
-        elif has_nan[pos]:
-            problems[pos].append("coordinates are not numbers (NaN)")
-        elif geographic and (reason := _range_reason(source_bounds[pos], "")):
-            problems[pos].append(reason)
-        else:
-            candidates.append(pos)
-    if candidates:
-        wgs[candidates] = _to_wgs84(geoms[candidates], source)
-    where = "" if source == crs_module.WGS84 else " after conversion to WGS 84"
-    for pos, bounds, valid, geom in zip(candidates, shapely.bounds(wgs[candidates]),
-                                        shapely.is_valid(wgs[candidates]), wgs[candidates]):
-        if reason := _range_reason(bounds, where):
-            problems[pos].append(reason)
-        elif not valid:
-            problems[pos].append(f"invalid geometry: {shapely.is_valid_reason(geom)}")
+    wgs[candidates] = _to_wgs84(geoms[candidates], source)
+    bounds = shapely.bounds(wgs[candidates])
+    fine = _on_globe(bounds) & shapely.is_valid(wgs[candidates])
+    where = "" if isinstance(source, str) and source == crs_module.WGS84 else " after conversion to WGS 84"
+    for i in np.flatnonzero(~fine):
+        pos = int(candidates[i])
+        reason = _range_reason(bounds[i], where) or f"invalid geometry: {shapely.is_valid_reason(wgs[pos])}"
+        problems[pos].append(reason)
     if expected == "polygon":
         single = shapely.get_type_id(wgs) == 3
         wgs[single] = [shapely.MultiPolygon([g]) for g in wgs[single]]

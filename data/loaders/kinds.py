@@ -2,15 +2,22 @@
 
 Column names in files are matched case-insensitively; columns not listed here are ignored.
 
-| kind          | geometry      | required columns                                         | optional columns |
-|---------------|---------------|----------------------------------------------------------|------------------|
-| grids         | (Multi)Polygon| code, name, level                                        | kind, dedicated_for, leader, household_target |
-| houses        | Point         | address                                                  | ref, compound, kind, floors |
-| persons       | none          | name, gender, birth_date, relation, household_ref, house_ref | id_number, phone, tags, is_key_person |
-| places        | Point         | name, kind                                               | ref, is_key, address |
-| things        | Point         | name, kind                                               | ref, in_service |
-| organizations | Point         | name, kind                                               | ref, members |
-| events        | Point         | title, category, source, reported_at                     | ref, status, description, priority, due_at |
+| kind          | geometry       | required columns                        | optional columns                  |
+|---------------|----------------|-----------------------------------------|-----------------------------------|
+| grids         | (Multi)Polygon | code, name, level                       | kind, dedicated_for, leader,      |
+|               |                |                                         | household_target                  |
+| houses        | Point          | address                                 | ref, compound, kind, floors       |
+| persons       | none           | name, gender, birth_date, relation,     | id_number, phone, tags,           |
+|               |                | household_ref, house_ref                | is_key_person                     |
+| places        | Point          | name, kind                              | ref, is_key, address              |
+| things        | Point          | name, kind                              | ref, in_service                   |
+| organizations | Point          | name, kind                              | ref, members                      |
+| events        | Point          | title, category, source, reported_at    | ref, status, description,         |
+|               |                |                                         | priority, due_at                  |
+
+Values: codes from data/vocab.py; gender M/F; dates YYYY-MM-DD; times ISO 8601 (no offset = UTC+8);
+tags ';'-separated; booleans true/false/1/0/yes/no/是/否. Blank cells take the default shown in KINDS.
+A person's household (household_ref) is created in house_ref's house when the ledger lacks it.
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ from data import idcard, vocab
 from data.errors import LoadError
 from data.loaders import values as v
 
-Problems = Iterator[tuple[int, str]]
+RowProblems = Iterator[tuple[int, str]]  # (0-based position, reason)
 
 
 @dataclass(frozen=True)
@@ -39,11 +46,13 @@ class Column:
 
 @dataclass(frozen=True)
 class Kind:
+    """A loadable kind: the `minqing load` name, its table, geometry type and columns."""
+
     name: str
     table: str
     geometry: str | None  # "point", "polygon" or None
     columns: tuple[Column, ...]
-    rules: Callable[[pd.DataFrame], Problems] | None = None  # checks across columns of one row
+    rules: Callable[[pd.DataFrame], RowProblems] | None = None  # checks across columns of one row
     derive: Callable[[pd.DataFrame], None] | None = None  # fills values computed from others
     refs: tuple[str, ...] = field(default=("ref",))  # columns unique in the file and in the table
 
@@ -60,7 +69,7 @@ def _id_number(value: Any) -> str:
     return number
 
 
-def _grid_rules(rows: pd.DataFrame) -> Problems:
+def _grid_rules(rows: pd.DataFrame) -> RowProblems:
     for pos, code, level, kind, dedicated_for in zip(rows.index, rows.code, rows.level, rows.kind, rows.dedicated_for):
         if code is not None and level is not None:
             depth, needed = code.count(".") + 1, vocab.LEVEL_DEPTH[level]
@@ -72,14 +81,15 @@ def _grid_rules(rows: pd.DataFrame) -> Problems:
             yield pos, "only a cell grid can be dedicated"
 
 
-def _event_rules(rows: pd.DataFrame) -> Problems:
+def _event_rules(rows: pd.DataFrame) -> RowProblems:
     for pos, reported, due in zip(rows.index, rows.reported_at, rows.due_at):
         if reported is not None and due is not None and due < reported:
             yield pos, "due_at is before reported_at"
 
 
 def _key_places(rows: pd.DataFrame) -> None:
-    rows["is_key"] = [k in vocab.KEY_PLACE_KINDS if given is None else given for k, given in zip(rows.kind, rows.is_key)]
+    rows["is_key"] = [k in vocab.KEY_PLACE_KINDS if given is None else given
+                      for k, given in zip(rows.kind, rows.is_key)]
 
 
 def _key_persons(rows: pd.DataFrame) -> None:

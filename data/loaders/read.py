@@ -70,18 +70,18 @@ def _csv_geometries(frame: pd.DataFrame) -> tuple[np.ndarray | None, Problems]:
             return geoms, problems
     for x_name, y_name in COORDINATE_PAIRS:
         if x_name in frame.columns and y_name in frame.columns:
-            xs = pd.to_numeric(frame[x_name].replace("", None), errors="coerce").to_numpy(dtype=float)
-            ys = pd.to_numeric(frame[y_name].replace("", None), errors="coerce").to_numpy(dtype=float)
+            cells = [frame[n].astype(str).str.strip() for n in (x_name, y_name)]
+            numbers = [pd.to_numeric(c.replace("", None), errors="coerce").to_numpy(dtype=float) for c in cells]
+            blank = (cells[0] == "").to_numpy() | (cells[1] == "").to_numpy()
+            unreadable = [np.isnan(num) & (c != "").to_numpy() & (c.str.lower() != "nan").to_numpy()
+                          for c, num in zip(cells, numbers)]
+            ok = ~blank & ~unreadable[0] & ~unreadable[1]
+            for pos in np.flatnonzero(~ok).tolist():
+                bad = [f"{name} {cell[pos]!r} is not a number"
+                       for name, cell, flags in zip((x_name, y_name), cells, unreadable) if flags[pos]]
+                problems[pos] = bad or [f"missing coordinates ({x_name}/{y_name})"]
             geoms = np.full(len(frame), None, dtype=object)
-            for pos, (x_raw, y_raw, x, y) in enumerate(zip(frame[x_name], frame[y_name], xs, ys)):
-                bad = [f"{n} {raw!r} is not a number" for n, raw, num in ((x_name, x_raw, x), (y_name, y_raw, y))
-                       if np.isnan(num) and str(raw).strip() and str(raw).strip().lower() != "nan"]
-                if bad:
-                    problems[pos] = bad
-                elif not str(x_raw).strip() or not str(y_raw).strip():
-                    problems[pos] = [f"missing coordinates ({x_name}/{y_name})"]
-                else:
-                    geoms[pos] = shapely.Point(x, y)
+            geoms[ok] = shapely.points(numbers[0][ok], numbers[1][ok])
             return geoms, problems
     return None, problems
 
@@ -96,7 +96,7 @@ def read_source(path: str | Path, kind: Kind, crs: crs_module.CRSLike | None = N
         user_crs = None if crs is None else crs_module.resolve(crs)
     except crs_module.UnknownCRS as exc:
         raise LoadError(str(exc)) from exc
-    if not path.is_file() and not path.is_dir():
+    if not path.exists():
         raise LoadError(f"cannot read {path}: no such file")
     if path.suffix.lower() in CSV_SUFFIXES:
         original = _read_csv(path)

@@ -47,6 +47,7 @@ def _parents(cursor, rows: pd.DataFrame, problems: Problems, bad: set[int]) -> N
     in_db = _existing(cursor, "SELECT code FROM grid WHERE code = ANY(%s) AND valid_to IS NULL",
                       set(parent_of.values()))
     rejected = set(bad) | {pos for pos, reasons in problems.items() if reasons}
+    in_file = set(rows.code)
     while True:  # a rejected parent takes its whole subtree with it
         good_codes = {code for pos, code in zip(rows.index, rows.code) if code and pos not in rejected}
         orphans = {pos for pos, parent in parent_of.items()
@@ -55,8 +56,8 @@ def _parents(cursor, rows: pd.DataFrame, problems: Problems, bad: set[int]) -> N
             return
         for pos in orphans:
             parent = parent_of[pos]
-            known = parent in set(rows.code)
-            problems[pos].append(f"parent grid {parent} is rejected" if known else f"parent grid {parent} does not exist")
+            fate = "is rejected" if parent in in_file else "does not exist"
+            problems[pos].append(f"parent grid {parent} {fate}")
         rejected |= orphans
 
 

@@ -43,7 +43,8 @@ def integer(low: int | None = None, high: int | None = None) -> Parser:
         else:
             raise ValueError(f"{value!r} is not a whole number")
         if (low is not None and number < low) or (high is not None and number > high):
-            raise ValueError(f"{number} is outside {low if low is not None else '-∞'}..{high if high is not None else '∞'}")
+            bounds = f"{'-∞' if low is None else low}..{'∞' if high is None else high}"
+            raise ValueError(f"{number} is outside {bounds}")
         return number
     return parse
 

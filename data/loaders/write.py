@@ -38,7 +38,8 @@ def _households(cursor, rows: pd.DataFrame) -> pd.DataFrame:
     """Create the households persons name but the ledger lacks, in the first named house; return rows with ids."""
     new = rows[rows.household_id.isna()].drop_duplicates("household_ref")
     if len(new):
-        made = pd.DataFrame({"ref": new.household_ref.to_numpy(dtype=object), "house_id": new.house_id.to_numpy(dtype=object)})
+        made = pd.DataFrame({"ref": new.household_ref.to_numpy(dtype=object),
+                             "house_id": new.house_id.to_numpy(dtype=object)})
         copy_frame(cursor, "household", made)
     cursor.execute("SELECT ref, id FROM household WHERE ref = ANY(%s)", (sorted(set(rows.household_ref)),))
     ids = dict(cursor.fetchall())

@@ -4,7 +4,8 @@ from __future__ import annotations
 from geoalchemy2 import Geometry, WKBElement
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Computed, DateTime, ForeignKey, Identity
+from sqlalchemy import BigInteger, Computed, DateTime, Identity
+from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import UserDefinedType
 
@@ -16,6 +17,9 @@ class LTree(UserDefinedType):
 
     def get_col_spec(self, **kw) -> str:
         return "ltree"
+
+
+ischema_names.setdefault("ltree", LTree)  # so reflection (Alembic's compare) knows the type
 
 
 def point() -> Geometry:
@@ -39,7 +43,7 @@ class Pinned:
 
     @declared_attr
     def grid_id(cls) -> Mapped[int | None]:
-        return mapped_column(BigInteger, ForeignKey("grid.id"))
+        return mapped_column(BigInteger)  # written only by the database's trigger
 
     @declared_attr
     def outside_grid(cls) -> Mapped[bool]:

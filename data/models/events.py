@@ -49,7 +49,7 @@ class Event(Pinned, Base):
     closed_at: Mapped[datetime | None]
     overdue: Mapped[bool] = mapped_column(server_default="false")
     satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
-    reported_grid_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("grid.id"))
+    reported_grid_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class EventLog(Base):

@@ -1,0 +1,71 @@
+"""The app factory, `/healthz` and the overview page, against the tiny city."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import make_url, text
+
+from data.settings import Settings
+from mapserver import create_app
+
+
+@pytest.fixture(scope="module")
+def app(city_engine):
+    url = city_engine.url.render_as_string(hide_password=False)
+    return create_app(Settings(database_url=url), {"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def test_healthz_checks_the_database(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok" and body["database"] == "ok"
+    assert body["schema"] == "0001_ledger"
+    assert body["postgis"].startswith("3.")
+
+
+def test_healthz_says_503_when_the_database_is_unreachable(city_engine):
+    url = make_url(city_engine.url.render_as_string(hide_password=False)).set(port=1)
+    app = create_app(Settings(database_url=url.render_as_string(hide_password=False)), {"TESTING": True})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.get_json()["database"] == "unreachable"
+
+
+def test_overview_lists_every_current_grid_with_counts(client, city_engine):
+    response = client.get("/overview")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    with city_engine.connect() as conn:
+        codes = conn.execute(text("SELECT code, name FROM grid WHERE valid_to IS NULL")).all()
+    assert codes and all(code in page and name in page for code, name in codes)
+    assert "网格总览" in page and "专属" in page
+
+
+def test_overview_counts_roll_up_the_tree(client, city_engine):
+    body = client.get("/api/overview").get_json()
+    with city_engine.connect() as conn:
+        households, residents = conn.execute(text(
+            "SELECT (SELECT count(*) FROM household), (SELECT count(*) FROM person)")).one()
+    district = next(g for g in body["grids"] if g["level"] == "district")
+    assert district["households"] == households == body["totals"]["households"]
+    assert district["residents"] == residents
+    cells = [g for g in body["grids"] if g["level"] == "cell"]
+    assert sum(g["households"] for g in cells) == households
+    assert body["totals"]["pins_outside_grids"] == 0
+
+
+def test_root_leads_to_the_overview(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/overview")
+
+
+def test_unknown_path_is_a_json_404(client):
+    response = client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["status"] == 404

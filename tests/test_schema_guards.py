@@ -1,0 +1,63 @@
+"""The database itself refuses geometry that is invalid, empty, out of range, NaN or in the wrong SRID."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+BAD_POINTS = {
+    "nan longitude": "ST_SetSRID(ST_MakePoint('NaN'::float8, 36), 4326)",
+    "nan latitude": "ST_SetSRID(ST_MakePoint(103, 'NaN'::float8), 4326)",
+    "longitude > 180": "ST_SetSRID(ST_MakePoint(181, 36), 4326)",
+    "latitude < -90": "ST_SetSRID(ST_MakePoint(103, -91), 4326)",
+    "empty": "'SRID=4326;POINT EMPTY'::geometry",
+    "infinite": "ST_SetSRID(ST_MakePoint('Infinity'::float8, 36), 4326)",
+}
+BAD_POLYGONS = {
+    "bow-tie": "'SRID=4326;MULTIPOLYGON(((0 0,1 1,1 0,0 1,0 0)))'",
+    "unclosed ring": "'SRID=4326;MULTIPOLYGON(((0 0,1 0,1 1,0 1)))'",
+    "hole outside shell": "'SRID=4326;MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0),(2 2,3 2,3 3,2 3,2 2)))'",
+    "out of range": "'SRID=4326;MULTIPOLYGON(((0 0,200 0,200 1,0 1,0 0)))'",
+    "wrong srid": "'SRID=3857;MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0)))'",
+}
+
+
+@pytest.mark.parametrize("label", BAD_POINTS)
+def test_bad_points_are_refused(city_conn, label):
+    before = city_conn.execute(text("SELECT count(*) FROM house")).scalar_one()
+    with pytest.raises(DBAPIError):
+        with city_conn.begin_nested():
+            city_conn.execute(text(f"INSERT INTO house (address, geom) VALUES ('x', {BAD_POINTS[label]})"))
+    assert city_conn.execute(text("SELECT count(*) FROM house")).scalar_one() == before
+
+
+@pytest.mark.parametrize("label", BAD_POLYGONS)
+def test_bad_grid_polygons_are_refused(city_conn, label):
+    with pytest.raises(DBAPIError):
+        with city_conn.begin_nested():
+            city_conn.execute(text(
+                f"INSERT INTO grid (code, name, level, geom) VALUES ('1', 'x', 'district', {BAD_POLYGONS[label]})"))
+
+
+def test_grid_code_depth_must_match_level(city_conn):
+    with pytest.raises(DBAPIError, match="check constraint"):
+        with city_conn.begin_nested():
+            city_conn.execute(text(
+                "INSERT INTO grid (code, name, level, geom) VALUES "
+                "('1.2', 'x', 'cell', 'SRID=4326;MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0)))')"))
+
+
+def test_grid_versions_are_never_deleted(city_conn):
+    with pytest.raises(DBAPIError, match="never deleted"):
+        with city_conn.begin_nested():
+            city_conn.execute(text("DELETE FROM grid WHERE level = 'cell'"))
+
+
+def test_person_tags_and_id_shape_are_checked(city_conn):
+    household = city_conn.execute(text("SELECT min(id) FROM household")).scalar_one()
+    for column, value in (("tags", "'{not_a_tag}'"), ("id_number", "'12345'")):
+        with pytest.raises(DBAPIError, match="check constraint"):
+            with city_conn.begin_nested():
+                city_conn.execute(text(
+                    f"INSERT INTO person (household_id, name, gender, birth_date, {column}) "
+                    f"VALUES ({household}, '王五', 'M', '1980-01-01', {value})"))
