@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import io
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import shapely
+from psycopg.copy import QueuedLibpqWriter
 
 CHUNK_ROWS = 50_000
 
@@ -39,7 +41,8 @@ def copy_frame(
     for column in frame.columns:
         frame[column] = _as_text(frame[column])
     written = 0
-    with cursor.copy(sql) as copy:
+    # a writer thread feeds the server while this thread formats the next chunk: two cores, both busy
+    with cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy:
         for start in range(0, len(frame), chunk_rows):
             part = frame.iloc[start:start + chunk_rows]
             buffer = io.StringIO()
@@ -68,3 +71,32 @@ def reset_identity(cursor, table: str) -> None:
     cursor.execute(
         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
     )
+
+
+@contextmanager
+def checked_after(cursor, table: str) -> Iterator[None]:
+    """For a bulk load into `table`: build its secondary indexes and check its foreign keys once, after.
+
+    Building an index by sorting beats updating it row by row, and re-adding a foreign key validates
+    every row in one join instead of one lookup per row. Primary keys, unique and CHECK constraints
+    stay, so bad rows still fail as they arrive. All inside the caller's transaction: a failed load
+    leaves indexes and constraints exactly as they were.
+    """
+    cursor.execute(
+        "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = %s::regclass AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)", (table,))
+    indexes = cursor.fetchall()
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+        (table,))
+    foreign_keys = cursor.fetchall()
+    for name, _ in indexes:
+        cursor.execute(f'DROP INDEX "{name}"')
+    for name, _ in foreign_keys:
+        cursor.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+    yield
+    for _, definition in indexes:
+        cursor.execute(definition)
+    for name, definition in foreign_keys:
+        cursor.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')

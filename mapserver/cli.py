@@ -5,6 +5,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from datetime import timezone
 from pathlib import Path
 
@@ -19,7 +20,8 @@ LOAD_KINDS = ("grids", "houses", "persons", "places", "things", "organizations",
 
 
 def _engine():
-    return make_engine(Settings.from_env())
+    """Batch commands (loads, migrations) may run for minutes: no statement timeout, unlike requests."""
+    return make_engine(replace(Settings.from_env(), statement_timeout_ms=0))
 
 
 def _fail(message: str) -> None:
@@ -134,13 +136,8 @@ def load_command(kind, file, crs, skip_invalid, rejects) -> None:
         report = load_file(_engine(), kind, file, crs=crs, skip_invalid=skip_invalid, rejects_path=rejects,
                            progress=True)
     except LoadError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        for row, reason in exc.problems[:50]:
-            click.echo(f"  row {row}: {reason}", err=True)
-        if len(exc.problems) > 50:
-            click.echo(f"  … and {len(exc.problems) - 50} more", err=True)
-        click.echo("nothing was written.", err=True)
-        sys.exit(1)
+        # the message already names the first problems and says nothing was written
+        _fail(str(exc))
     except LedgerError as exc:
         _fail(str(exc))
     click.echo(f"loaded {report.rows_written:,} of {report.rows_read:,} {kind} rows")

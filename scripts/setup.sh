@@ -66,9 +66,9 @@ quietly() {
 }
 
 # Two `make test` runs in one checkout would otherwise race on pip and apt.
-lock="${TMPDIR:-/tmp}/minqing-setup-$(printf %s "$PWD" | sha256sum | cut -c1-8).lock"
-if command -v flock >/dev/null && touch "$lock" 2>/dev/null && [[ -w $lock ]]; then
-    exec 9>>"$lock"
+# Daemons started below get `9>&-` so they don't inherit (and keep holding) the lock.
+lock="${TMPDIR:-/tmp}/minqing-setup-$(id -u)-$(printf %s "$PWD" | sha256sum | cut -c1-8).lock"
+if command -v flock >/dev/null && { exec 9>>"$lock"; } 2>/dev/null; then
     flock -n 9 || { log "waiting for another setup run in this checkout"; flock 9; }
 fi
 
@@ -216,7 +216,7 @@ else
             missing+=("${pg_missing[@]}")
         fi
     fi
-    quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" 9>&-
     ok "installed ${missing[*]}"
 fi
 
@@ -226,7 +226,7 @@ if ! venv_exists; then
     log "creating .venv with $("$PY" -c 'import sys; print(sys.executable)')"
     quietly "$PY" -m venv .venv
 elif ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-    die ".venv/bin/python does not run Python >= 3.11 for $(id -un) (moved or upgraded interpreter?); remove .venv and run again"
+    die ".venv/bin/python does not run for $(id -un), or is older than Python 3.11; remove .venv and run again"
 fi
 deps_hash=$(cat setup.cfg pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
 if [[ -f .venv/.installed-$deps_hash && -x .venv/bin/minqing ]]; then
@@ -263,7 +263,7 @@ if $local_db; then
     if [[ -z $cluster ]]; then
         [[ $priv != none ]] || die "no PostgreSQL $pg_version cluster; create it with: $(sudo_hint pg_createcluster --locale C.UTF-8 -p $PG_PORT "$pg_version" main)"
         log "creating PostgreSQL $pg_version cluster 'main'"
-        quietly as_root pg_createcluster --locale C.UTF-8 -p "$PG_PORT" "$pg_version" main
+        quietly as_root pg_createcluster --locale C.UTF-8 -p "$PG_PORT" "$pg_version" main 9>&-
         cluster=$(pg_lsclusters -h | awk -v v="$pg_version" '$1 == v { print $2, $3, $4; exit }')
     fi
     read -r cluster_name cluster_port cluster_status <<<"$cluster"
@@ -272,7 +272,7 @@ if $local_db; then
     if [[ $cluster_status != online* ]]; then
         [[ $priv != none ]] || die "PostgreSQL $pg_version/$cluster_name is not running; start it with: $(sudo_hint pg_ctlcluster "$pg_version" "$cluster_name" start)"
         log "starting PostgreSQL $pg_version/$cluster_name"
-        as_root pg_ctlcluster "$pg_version" "$cluster_name" start  # as root it drops to the cluster's owner
+        quietly as_root pg_ctlcluster "$pg_version" "$cluster_name" start 9>&-  # as root it runs as the owner
     fi
     for _ in $(seq 60); do
         pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break
@@ -329,7 +329,7 @@ case $status in
         if $local_db; then
             die "database not set up: $report; run once as root: $(sudo_hint bash scripts/setup.sh)"
         fi
-        ok "database reachable: $report (tests make plain databases when the template is missing)"
+        ok "database reachable: $report"
         ;;
     *) die "database: $report" ;;
 esac

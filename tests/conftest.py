@@ -5,37 +5,18 @@ import os
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from data import migrate
 from data.db import make_engine
-from data.settings import Settings
+from data.provision import fresh_database
 
-TEMPLATE = "minqing_template"  # made by scripts/setup.sh with postgis and ltree installed
 DEMO_AS_OF = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 LEDGER_TABLES = (
     "audit_log, app_user, visit, event_log, event, organization, thing, place, person, household, house, "
     "staff, demo_hotspot, event_category, department, grid_leaf_piece, grid"
 )
-
-
-def _server_settings() -> Settings:
-    return Settings.from_env()
-
-
-def fresh_database(name: str) -> Settings:
-    """Drop and recreate a database on the test server, from the PostGIS template when there is one."""
-    base = _server_settings()
-    url = make_url(base.sqlalchemy_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        has_template = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :t"), {"t": TEMPLATE}).first()
-        template = f' TEMPLATE "{TEMPLATE}"' if has_template else ""
-        conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
-    admin.dispose()
-    return Settings(database_url=url.set(database=name).render_as_string(hide_password=False))
 
 
 def migrated_engine(name: str) -> Engine:

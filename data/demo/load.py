@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 from tqdm import tqdm
 
-from data.bulk import copy_frame, ewkb_hex, reset_identity
+from data.bulk import copy_frame, ewkb_hex, checked_after, reset_identity
 from data.demo.city import City
 from data.errors import LedgerError
 
@@ -57,7 +57,8 @@ def load(engine: Engine, city: City, progress: bool = True) -> dict[str, float]:
                 frame = grid if table == "grid" else city.tables[table]
                 bar.set_postfix_str(table)
                 started = time.perf_counter()
-                copy_frame(cur, table, as_copy_frame(table, frame), progress=bar.update)
+                with checked_after(cur, table):
+                    copy_frame(cur, table, as_copy_frame(table, frame), progress=bar.update)
                 if table in WITH_OUR_IDS:
                     reset_identity(cur, table)
                 rates[table] = len(frame) / max(time.perf_counter() - started, 1e-9)
