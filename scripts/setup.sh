@@ -120,7 +120,7 @@ pg_version_installed() {
         v=$(pg_lsclusters -h 2>/dev/null | awk -v p="$PG_PORT" '$3 == p { print $1; exit }')
         if [[ -n $v ]] && pg_installed "$v"; then echo "$v"; return 0; fi
     fi
-    for v in $(ls /usr/lib/postgresql 2>/dev/null | sort -rn); do
+    for v in $(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -rn); do
         if pg_installed "$v"; then echo "$v"; return 0; fi
     done
     return 1
@@ -188,8 +188,9 @@ describe() {  # "PostgreSQL 15 + PostGIS, chromium" for a list of package names
     done
     if [[ -n $pg && -n $gis ]]; then out=("$pg + $gis" "${out[@]}")
     elif [[ -n $pg$gis ]]; then out=("${pg:-PostGIS for PostgreSQL $pg_version}" "${out[@]}"); fi
-    local IFS=,
-    echo "${out[*]}" | sed 's/,/, /g'
+    local joined
+    joined=$(printf '%s, ' "${out[@]}")
+    echo "${joined%, }"
 }
 
 if ((${#missing[@]} == 0)); then
@@ -217,6 +218,9 @@ else
         fi
     fi
     quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" 9>&-
+    if $local_db; then
+        pg_installed "$pg_version" || die "PostgreSQL $pg_version is still not installed after apt-get"
+    fi
     ok "installed ${missing[*]}"
 fi
 
@@ -233,7 +237,8 @@ if [[ -f .venv/.installed-$deps_hash && -x .venv/bin/minqing ]]; then
     ok "Python packages up to date"
 else
     log "installing Python packages (pip install -e '.[test]')"
-    quietly .venv/bin/pip install -e '.[test]'
+    # compat mode: a .pth to the checkout, so packages added later import without reinstalling
+    quietly .venv/bin/pip install -e '.[test]' --config-settings editable_mode=compat
     rm -f .venv/.installed-*
     touch ".venv/.installed-$deps_hash"
     ok "Python packages installed"
@@ -259,12 +264,17 @@ fi
 # --- 4. local PostgreSQL -----------------------------------------------------------------------
 if $local_db; then
     have pg_lsclusters || die "pg_lsclusters not found: is postgresql-common installed?"
-    cluster=$(pg_lsclusters -h | awk -v v="$pg_version" '$1 == v { print $2, $3, $4; exit }')
+    find_cluster() {  # "name port status" of the $pg_version cluster, the one on $PG_PORT first
+        pg_lsclusters -h | awk -v v="$pg_version" -v p="$PG_PORT" \
+            '$1 == v && $3 == p { print $2, $3, $4; found = 1; exit } $1 == v && !any { any = $2 " " $3 " " $4 }
+             END { if (!found && any) print any }'
+    }
+    cluster=$(find_cluster)
     if [[ -z $cluster ]]; then
         [[ $priv != none ]] || die "no PostgreSQL $pg_version cluster; create it with: $(sudo_hint pg_createcluster --locale C.UTF-8 -p $PG_PORT "$pg_version" main)"
         log "creating PostgreSQL $pg_version cluster 'main'"
         quietly as_root pg_createcluster --locale C.UTF-8 -p "$PG_PORT" "$pg_version" main 9>&-
-        cluster=$(pg_lsclusters -h | awk -v v="$pg_version" '$1 == v { print $2, $3, $4; exit }')
+        cluster=$(find_cluster)
     fi
     read -r cluster_name cluster_port cluster_status <<<"$cluster"
     [[ $cluster_port == "$PG_PORT" ]] ||
@@ -275,7 +285,7 @@ if $local_db; then
         quietly as_root pg_ctlcluster "$pg_version" "$cluster_name" start 9>&-  # as root it runs as the owner
     fi
     for _ in $(seq 60); do
-        pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break
+        pg_isready -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null && break
         sleep 1
     done
     pg_isready -q -h 127.0.0.1 -p "$PG_PORT" || die "PostgreSQL $pg_version does not accept connections on 127.0.0.1:$PG_PORT (see /var/log/postgresql/)"
@@ -323,13 +333,12 @@ print(f"PostgreSQL {version}, PostGIS {postgis[0] if postgis else 'missing'}, "
 sys.exit(0 if postgis and template else 3)
 PY
 ) && status=0 || status=$?
-case $status in
-    0) ok "database ready: $report" ;;
-    3)
-        if $local_db; then
-            die "database not set up: $report; run once as root: $(sudo_hint bash scripts/setup.sh)"
-        fi
-        ok "database reachable: $report"
-        ;;
-    *) die "database: $report" ;;
-esac
+if ((status == 0)); then
+    ok "database ready: $report"
+elif ((status == 3)) && ! $local_db; then
+    ok "database reachable: $report"
+elif $local_db && [[ $priv == none ]]; then
+    die "database not set up: $report; run once as root: sudo bash scripts/setup.sh"
+else
+    die "database: $report"
+fi
