@@ -8,13 +8,18 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from data.errors import ConfigError, LedgerError, LoadError
+from layers.errors import BadFilter, BadTileRequest, LayerError, UnknownLayer
 
 log = logging.getLogger(__name__)
 
 STATUS = (
+    (UnknownLayer, 404),
+    (BadTileRequest, 400),
+    (BadFilter, 400),
     (LoadError, 400),
     (ConfigError, 500),
     (LedgerError, 400),
+    (LayerError, 400),
 )
 
 
@@ -29,9 +34,10 @@ def init_app(app: Flask) -> None:
         return error_body(exc.code or 500, exc.description or exc.name)
 
     @app.errorhandler(LedgerError)
-    def ledger_error(exc: LedgerError):
+    @app.errorhandler(LayerError)
+    def known_error(exc: LedgerError | LayerError):
         status = next(code for kind, code in STATUS if isinstance(exc, kind))
-        return error_body(status, str(exc))
+        return error_body(status, str(exc), getattr(exc, "field", None))
 
     @app.errorhandler(OperationalError)
     def database_down(exc: DBAPIError):

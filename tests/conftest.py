@@ -15,7 +15,7 @@ from data.provision import fresh_database
 DEMO_AS_OF = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 LEDGER_TABLES = (
     "audit_log, app_user, visit, event_log, event, organization, thing, place, person, household, house, "
-    "staff, demo_hotspot, event_category, department, grid_leaf_piece, grid"
+    "staff, demo_hotspot, event_category, department, grid_shape, grid_leaf_piece, grid"
 )
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 from tqdm import tqdm
 
+from data import generalize
 from data.bulk import copy_frame, ewkb_hex, checked_after, reset_identity
 from data.demo.city import City
 from data.errors import LedgerError
@@ -69,6 +70,8 @@ def load(engine: Engine, city: City, progress: bool = True) -> dict[str, float]:
         raise
     finally:
         raw.close()
+    with engine.begin() as conn:
+        generalize.refresh(conn)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
     return rates

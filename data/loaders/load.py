@@ -10,6 +10,7 @@ import pandas as pd
 import psycopg
 from sqlalchemy import Engine
 
+from data import generalize
 from data.errors import LoadError
 from data.loaders.checks import as_rejects, merge, parse_rows
 from data.loaders.geometry import check_geometries
@@ -108,4 +109,7 @@ def load_file(engine: Engine, kind: str, path: str | Path, crs: str | int | None
         raise
     finally:
         connection.close()
+    if spec.table == "grid" and written:
+        with engine.begin() as conn:  # derived shapes for tiles; tiles fall back to raw geometry meanwhile
+            generalize.refresh(conn)
     return LoadReport(spec.name, len(rows), written, rejects, target)

@@ -1,0 +1,108 @@
+"""What a layer is (declarative data) and the registry of all of them, keyed by id."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from layers.errors import UnknownLayer
+
+# Roles that may see individual people and their personal attributes; others get aggregates only.
+PERSON_LEVEL_ROLES = frozenset({"admin", "grid_leader", "grid_worker"})
+
+
+@dataclass(frozen=True)
+class Band:
+    """A zoom range served one way: `sql` selects `geom` (SRID 4326) and attribute columns.
+
+    The SQL may use the bound parameters :bbox (the tile with its buffer, SRID 4326), :tile (the
+    exact tile, SRID 3857), :z, and the filter parameters; `{filters}` is replaced by the AND-ed
+    filter clauses the layer's own code builds (never user text).
+    """
+
+    minzoom: int
+    maxzoom: int
+    sql: str
+    columns: tuple[str, ...]  # the attributes this band's SQL selects besides geom
+    aggregate: bool = False  # rows are counts, each in exactly one tile, so sums over tiles are exact
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    label: str
+    label_en: str
+    color: str
+    shape: str = "circle"  # circle | fill | line
+
+
+@dataclass(frozen=True)
+class Layer:
+    id: str
+    title: str
+    title_en: str
+    geometry: str  # point | polygon
+    bands: tuple[Band, ...]
+    properties: Mapping[str, tuple[str, ...]]  # role -> visible attributes; "*" is every other role
+    style: Mapping[str, object]
+    legend: tuple[LegendEntry, ...]
+    filters: tuple[str, ...] = ()
+    description: str = ""
+    attribution: str = "民情地图 Minqing Map"
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def minzoom(self) -> int:
+        return min(b.minzoom for b in self.bands)
+
+    @property
+    def maxzoom(self) -> int:
+        return max(b.maxzoom for b in self.bands)
+
+    def band(self, z: int) -> Band | None:
+        return next((b for b in self.bands if b.minzoom <= z <= b.maxzoom), None)
+
+    def visible(self, role: str, z: int | None = None) -> tuple[str, ...]:
+        """The attributes this role may receive (at zoom z); the rest never leave the database."""
+        allowed = self.properties.get(role, self.properties["*"])
+        if z is None:
+            return allowed
+        return tuple(c for c in self.band(z).columns if c in allowed)
+
+    def all_properties(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for props in self.properties.values():
+            seen.update(dict.fromkeys(props))
+        return tuple(seen)
+
+
+def _build() -> Mapping[str, Layer]:
+    from layers import cells, communities, events, houses, organizations, places, residents, streets, things
+
+    modules = (streets, communities, cells, events, residents, houses, places, things, organizations)
+    out = {}
+    for module in modules:
+        layer = module.LAYER
+        assert layer.id == module.__name__.rsplit(".", 1)[1], "one name end to end: module = layer id"
+        out[layer.id] = layer
+    return MappingProxyType(out)
+
+
+_REGISTRY: Mapping[str, Layer] | None = None
+
+
+def registry() -> Mapping[str, Layer]:
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = _build()
+    return _REGISTRY
+
+
+def get(layer_id: str) -> Layer:
+    try:
+        return registry()[layer_id]
+    except KeyError:
+        raise UnknownLayer(f"unknown layer {layer_id!r}; known: {', '.join(registry())}", "layer") from None
+
+
+def all_layers() -> tuple[Layer, ...]:
+    return tuple(registry().values())

@@ -1,0 +1,47 @@
+"""Who is asking: role and scope for every request (login arrives with the security issue).
+
+Until then a request may name a demo account in `X-Demo-User`; without it the caller is the
+configured default (the command centre, scoped to everything) so the local demo shows the city.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, g, request
+from sqlalchemy import text
+
+from mapserver import db
+
+
+@dataclass(frozen=True)
+class Caller:
+    username: str
+    role: str
+    scope: tuple[str, ...]  # grid codes; their subtrees are visible. Empty with role admin: everything.
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role == "admin" or (not self.scope and self.role in ("commander", "analyst"))
+
+
+DEFAULT = Caller("demo", "commander", ())
+
+
+def current() -> Caller:
+    if "caller" not in g:
+        g.caller = _resolve()
+    return g.caller
+
+
+def _resolve() -> Caller:
+    username = request.headers.get("X-Demo-User")
+    if not username:
+        return current_app.config.get("MINQING_DEFAULT_CALLER", DEFAULT)
+    row = db.connection().execute(text(
+        "SELECT username, role, scope::text[] FROM app_user WHERE username = :u AND NOT disabled"),
+        {"u": username}).first()
+    if row is None:
+        from werkzeug.exceptions import Unauthorized
+
+        raise Unauthorized(f"unknown or disabled user {username!r}")
+    return Caller(row[0], row[1], tuple(row[2]))

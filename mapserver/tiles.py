@@ -1,0 +1,85 @@
+"""Vector tiles, TileJSON and the layer catalogue over HTTP."""
+from __future__ import annotations
+
+import gzip
+
+from flask import Blueprint, Response, jsonify, request, url_for
+from sqlalchemy import text
+
+from layers import catalogue
+from layers.filters import EventFilter
+from layers.tiles import MAX_ZOOM, check_zoom, parse_tile, render
+from mapserver import caller, db
+
+bp = Blueprint("tiles", __name__)
+
+MVT = "application/vnd.mapbox-vector-tile"
+
+
+def _event_categories() -> list[str]:
+    return db.connection().execute(text("SELECT code FROM event_category")).scalars().all()
+
+
+@bp.get("/tiles/<layer_id>/<z>/<x>/<y>.pbf")
+def tile(layer_id: str, z: str, x: str, y: str):
+    layer = catalogue.get(layer_id)  # 404 before any database work
+    address = parse_tile(z, x, y)  # 400 before any database work
+    check_zoom(layer, address)
+    filter_sql, params = "", {}
+    if layer.filters:
+        filter_sql, params = EventFilter.parse(request.args, _event_categories()).sql("e")
+    body = render(db.connection(), layer, address, caller.current().role, filter_sql, params)
+    if not body:
+        return Response(status=204)
+    response = Response(body, mimetype=MVT)
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        response.set_data(gzip.compress(body, compresslevel=1))  # level 1: most of the saving, little CPU
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept-Encoding, X-Demo-User"
+    response.headers["Cache-Control"] = "private, max-age=30"
+    return response
+
+
+@bp.get("/tiles/<layer_id>.json")
+def tilejson(layer_id: str):
+    layer = catalogue.get(layer_id)
+    bounds = db.connection().execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        "(SELECT ST_Extent(geom) AS e FROM grid WHERE valid_to IS NULL AND level = 'district') d")).one()
+    role = caller.current().role
+    template = url_for("tiles.tile", layer_id=layer.id, z=0, x=0, y=0, _external=True)
+    return jsonify({
+        "tilejson": "3.0.0",
+        "name": layer.title,
+        "description": f"{layer.title} {layer.title_en}. {layer.description}".strip(),
+        "attribution": layer.attribution,
+        "tiles": [template.replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")],
+        "minzoom": layer.minzoom,
+        "maxzoom": min(layer.maxzoom, MAX_ZOOM),
+        "bounds": list(bounds) if bounds[0] is not None else [-180, -85.0511, 180, 85.0511],
+        "vector_layers": [{
+            "id": layer.id,
+            "description": layer.title,
+            "minzoom": layer.minzoom,
+            "maxzoom": layer.maxzoom,
+            "fields": {name: "see the catalogue at /layers" for name in layer.visible(role)},
+        }],
+    })
+
+
+@bp.get("/layers")
+def layers():
+    return jsonify(layers=[{
+        "id": layer.id,
+        "title": layer.title,
+        "title_en": layer.title_en,
+        "geometry": layer.geometry,
+        "minzoom": layer.minzoom,
+        "maxzoom": layer.maxzoom,
+        "bands": [{"minzoom": b.minzoom, "maxzoom": b.maxzoom, "aggregate": b.aggregate, "columns": list(b.columns)}
+                  for b in layer.bands],
+        "filters": list(layer.filters),
+        "style": layer.style,
+        "legend": [vars(entry) for entry in layer.legend],
+        "tilejson": url_for("tiles.tilejson", layer_id=layer.id),
+    } for layer in catalogue.all_layers()])

@@ -1,0 +1,230 @@
+"""Tiles, TileJSON and the catalogue over HTTP: decoded with mapbox-vector-tile and checked."""
+from __future__ import annotations
+
+import gzip
+import math
+
+import mapbox_vector_tile
+import numpy as np
+import pytest
+import shapely
+from sqlalchemy import text
+
+from data.generalize import BANDS
+from data.settings import Settings
+from layers import catalogue
+from mapserver import create_app
+from mapserver.caller import Caller
+
+ROLES = ("commander", "citizen", "grid_worker")
+
+
+@pytest.fixture(scope="module")
+def app(city_engine):
+    url = city_engine.url.render_as_string(hide_password=False)
+    return create_app(Settings(database_url=url), {"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 1 << z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def tiles_covering(bounds: tuple[float, float, float, float], z: int):
+    x0, y1 = tile_of(bounds[0], bounds[1], z)
+    x1, y0 = tile_of(bounds[2], bounds[3], z)
+    return [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+
+
+@pytest.fixture(scope="module")
+def district(city_engine):
+    with city_engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom), ST_X(ST_PointOnSurface(geom)), "
+            "ST_Y(ST_PointOnSurface(geom)) FROM grid WHERE level = 'district'")).one()
+    return {"bounds": tuple(row[:4]), "inside": tuple(row[4:])}
+
+
+def decode(response) -> dict:
+    if response.status_code == 204:
+        return {}
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/vnd.mapbox-vector-tile"
+    body = response.data
+    if response.headers.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    return mapbox_vector_tile.decode(body)
+
+
+def get_tile(client, layer, z, x, y, role="commander", **query):
+    return client.get(f"/tiles/{layer}/{z}/{x}/{y}.pbf", query_string=query, headers={"X-Demo-User": role},
+                      environ_base={"HTTP_ACCEPT_ENCODING": "gzip"})
+
+
+@pytest.fixture(scope="module")
+def demo_users(city_engine):
+    """The demo city's accounts are named after roles; add one per role the tests use."""
+    with city_engine.begin() as conn:
+        for role in ROLES:
+            conn.execute(text(
+                "INSERT INTO app_user (username, display_name, role, scope) VALUES (:u, :u, :u, '{}') "
+                "ON CONFLICT (username) DO NOTHING"), {"u": role})
+
+
+@pytest.mark.parametrize("layer_id", [layer.id for layer in catalogue.all_layers()])
+@pytest.mark.parametrize("role", ROLES)
+def test_every_layer_decodes_at_every_band_with_only_the_roles_attributes(client, district, demo_users,
+                                                                           layer_id, role):
+    layer = catalogue.get(layer_id)
+    features_seen = 0
+    for band in layer.bands:
+        for z in sorted({band.minzoom, min(band.maxzoom, 18)}):
+            x, y = tile_of(*district["inside"], z)
+            decoded = decode(get_tile(client, layer_id, z, x, y, role))
+            if not decoded:
+                continue
+            assert list(decoded) == [layer_id]  # one name end to end
+            allowed = set(layer.visible(role))
+            for feature in decoded[layer_id]["features"]:
+                assert set(feature["properties"]) <= allowed, (z, set(feature["properties"]) - allowed)
+                features_seen += 1
+    assert features_seen > 0, f"{layer_id} drew nothing for {role} over the city centre"
+
+
+def test_citizens_never_get_sensitive_resident_counts(client, district, demo_users):
+    x, y = tile_of(*district["inside"], 12)
+    for role, present in (("citizen", False), ("grid_worker", True)):
+        features = decode(get_tile(client, "residents", 12, x, y, role))["residents"]["features"]
+        keys = set().union(*(f["properties"] for f in features))
+        assert ("key_persons" in keys) is present and ("subsistence" in keys) is present
+        assert "elderly_alone" in keys
+
+
+@pytest.mark.parametrize("z", [8, 10, 12, 13, 15])
+def test_aggregate_counts_over_the_tiles_add_up_exactly(client, city_engine, district, z):
+    query = {"category": "noise,environment", "status": "closed,in_progress", "from": "2026-03-01"}
+    total = 0
+    for x, y in tiles_covering(district["bounds"], z):
+        decoded = decode(get_tile(client, "events", z, x, y, **query))
+        total += sum(f["properties"]["count"] for f in decoded.get("events", {}).get("features", []))
+    with city_engine.connect() as conn:
+        expected = conn.execute(text(
+            "SELECT count(*) FROM event WHERE category IN ('noise', 'environment') "
+            "AND status IN ('closed', 'in_progress') AND reported_at >= '2026-03-01T00:00:00+08:00'")).scalar_one()
+    assert expected > 0
+    assert total == expected
+
+
+def test_points_up_close_are_every_event_in_the_tile(client, city_engine, district):
+    x, y = tile_of(*district["inside"], 17)
+    features = decode(get_tile(client, "events", 17, x, y)).get("events", {}).get("features", [])
+    with city_engine.connect() as conn:
+        expected = conn.execute(text(
+            "SELECT count(*) FROM event WHERE geom && ST_Transform(ST_TileEnvelope(17, :x, :y, "
+            "margin => 64.0/4096), 4326)"), {"x": x, "y": y}).scalar_one()
+    assert len(features) == expected
+    assert {f["properties"]["severity"] for f in features} <= {"urgent", "open", "resolved"}
+
+
+def test_a_new_event_shows_in_the_next_tile(client, city_engine, district):
+    x, y = tile_of(*district["inside"], 10)
+
+    def total() -> int:
+        decoded = decode(get_tile(client, "events", 10, x, y, category="food_safety"))
+        return sum(f["properties"]["count"] for f in decoded.get("events", {}).get("features", []))
+
+    before = total()
+    with city_engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO event (title, category, source, reported_at, geom) VALUES ('测试', 'food_safety', "
+            "'citizen_qr', now(), ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"),
+            {"lon": district["inside"][0], "lat": district["inside"][1]})
+    try:
+        assert total() == before + 1
+    finally:
+        with city_engine.begin() as conn:
+            conn.execute(text("DELETE FROM event WHERE title = '测试'"))
+
+
+@pytest.mark.parametrize("band", sorted(BANDS))
+def test_generalised_grids_are_a_valid_coverage_at_every_band(city_engine, band):
+    with city_engine.connect() as conn:
+        for level in ("street", "community", "cell"):
+            rows = conn.execute(text(
+                "SELECT ST_AsBinary(s.geom), ST_Area(s.geom), ST_Area(g.geom) FROM grid_shape s "
+                "JOIN grid g ON g.id = s.grid_id WHERE s.band = :b AND g.level = :level AND g.valid_to IS NULL"),
+                {"b": band, "level": level}).all()
+            assert rows, level
+            geoms = shapely.from_wkb([bytes(r[0]) for r in rows])
+            assert shapely.coverage_is_valid(geoms), (band, level)
+            simplified, original = sum(r[1] for r in rows), sum(r[2] for r in rows)
+            assert abs(simplified - original) / original < 0.01
+            assert np.all(shapely.is_valid(geoms))
+
+
+def test_tilejson_describes_the_layer(client, district):
+    body = client.get("/tiles/events.json").get_json()
+    assert body["tilejson"] == "3.0.0"
+    assert body["tiles"][0].endswith("/tiles/events/{z}/{x}/{y}.pbf")
+    assert body["minzoom"] == 8 and body["maxzoom"] == 22
+    assert body["vector_layers"][0]["id"] == "events"
+    west, south, east, north = body["bounds"]
+    assert west == pytest.approx(district["bounds"][0]) and north == pytest.approx(district["bounds"][3])
+    assert body["attribution"]
+
+
+def test_the_catalogue_lists_every_layer_with_a_legend(client):
+    body = client.get("/layers").get_json()
+    ids = [layer["id"] for layer in body["layers"]]
+    assert ids == [layer.id for layer in catalogue.all_layers()]
+    assert {"streets", "communities", "cells", "events", "residents", "houses", "places", "things",
+            "organizations"} <= set(ids)
+    for layer in body["layers"]:
+        assert layer["legend"] and all(entry["label"] and entry["color"].startswith("#") for entry in layer["legend"])
+        assert layer["title"] and layer["title_en"]
+
+
+def test_an_empty_tile_is_204(client):
+    response = get_tile(client, "events", 12, 0, 0)
+    assert response.status_code == 204 and response.data == b""
+
+
+@pytest.mark.parametrize("path,status,field", [
+    ("/tiles/nope/10/1/1.pbf", 404, None),
+    ("/tiles/events/23/1/1.pbf", 400, "z"),
+    ("/tiles/events/7/1/1.pbf", 400, "z"),
+    ("/tiles/events/10/1024/1.pbf", 400, "x"),
+    ("/tiles/events/10/1/-1.pbf", 400, "y"),
+    ("/tiles/events/10/a/1.pbf", 400, "x"),
+    ("/tiles/events/10.5/1/1.pbf", 400, "z"),
+    ("/tiles/events/10/1/1.pbf?category=bogus", 400, "category"),
+    ("/tiles/events/10/1/1.pbf?status=open", 400, "status"),
+    ("/tiles/events/10/1/1.pbf?source=pigeon", 400, "source"),
+    ("/tiles/events/10/1/1.pbf?from=2026-02-30", 400, "from"),
+    ("/tiles/events/10/1/1.pbf?from=2026-05-01&to=2026-04-01", 400, "from"),
+    ("/tiles/nope.json", 404, None),
+])
+def test_bad_tile_requests_say_why(client, path, status, field):
+    response = client.get(path)
+    assert response.status_code == status
+    error = response.get_json()["error"]
+    assert error["reason"]
+    if field:
+        assert error["field"] == field
+
+
+def test_bad_coordinates_are_refused_before_any_database_work(app):
+    """A tile request with bad z/x/y must not open a database connection at all."""
+    bad = create_app(Settings(database_url="postgresql://nobody:nothing@127.0.0.1:1/none"), {"TESTING": True})
+    bad.config["MINQING_DEFAULT_CALLER"] = Caller("t", "commander", ())
+    client = bad.test_client()
+    assert client.get("/tiles/events/99/0/0.pbf").status_code == 400
+    assert client.get("/tiles/nope/1/0/0.pbf").status_code == 404
+    assert client.get("/tiles/events/10/0/0.pbf").status_code == 503  # a good request does reach the database
