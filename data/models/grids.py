@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import BigInteger, Computed, ForeignKey, Identity, Integer, Text
+from sqlalchemy import BigInteger, Computed, ForeignKey, Identity, Integer, SmallInteger, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from data.models.base import Base, LTree, multipolygon
@@ -59,3 +59,13 @@ class Staff(Base):
     phone: Mapped[str | None]
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     active: Mapped[bool] = mapped_column(server_default="true")
+
+
+class GridShape(Base):
+    """Derived by data.generalize: a grid's polygon simplified for one zoom band."""
+
+    __tablename__ = "grid_shape"
+
+    grid_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("grid.id"), primary_key=True)
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    geom: Mapped[WKBElement] = mapped_column(multipolygon())
