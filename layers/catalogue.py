@@ -15,9 +15,10 @@ PERSON_LEVEL_ROLES = frozenset({"admin", "grid_leader", "grid_worker"})
 class Band:
     """A zoom range served one way: `sql` selects `geom` (SRID 4326) and attribute columns.
 
-    The SQL may use the bound parameters :bbox (the tile with its buffer, SRID 4326), :tile (the
-    exact tile, SRID 3857), :z, and the filter parameters; `{filters}` is replaced by the AND-ed
-    filter clauses the layer's own code builds (never user text).
+    The SQL selects FROM the CTE `env` (env.bbox: the tile and its buffer in SRID 4326; env.tile:
+    the exact tile in SRID 3857) and may use :z and the filter parameters. `{filters}` becomes the
+    AND-ed filter clauses the layer's own code builds (never user text); `{in_scope_pin:EXPR}` and
+    `{in_scope_grid:EXPR}` become the caller's scope test on a pin's grid id or a grid's path.
     """
 
     minzoom: int

@@ -27,7 +27,7 @@ SELECT e.id, e.title, e.category, e.status, e.source, e.level, e.overdue, e.is_m
        to_char(e.reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') AS reported_at,
        {SEVERITY} AS severity, e.geom
 FROM event e, env
-WHERE e.geom && env.bbox {{filters}}
+WHERE e.geom && env.bbox {{filters}} {{in_scope_pin:e.grid_id}}
 """
 POINT_COLUMNS = ("id", "title", "category", "status", "source", "level", "overdue", "is_major", "reported_at",
                  "severity")

@@ -13,7 +13,7 @@ PER_CELL = """
 WITH hit AS (
   SELECT g.id, ST_PointOnSurface(g.geom) AS geom, g.code, g.name
   FROM grid g, env
-  WHERE g.valid_to IS NULL AND g.geom && env.bbox
+  WHERE g.valid_to IS NULL AND g.geom && env.bbox {in_scope_grid:g.path}
     AND NOT EXISTS (SELECT 1 FROM grid k WHERE k.valid_to IS NULL AND k.path <@ g.path AND k.id <> g.id)
 ), placed AS (
   SELECT hit.* FROM hit, env, LATERAL ST_Transform(hit.geom, 3857) AS m
@@ -30,7 +30,7 @@ CLUSTERED = """
 WITH m AS (
   SELECT {columns}, ST_Transform({alias}.geom, 3857) AS g3857
   FROM {table} {alias}, env
-  WHERE {alias}.geom && env.bbox {where}
+  WHERE {alias}.geom && env.bbox {where} {in_scope_pin:{alias}.grid_id}
 ), inside AS (
   SELECT m.* FROM m, env
   WHERE ST_X(g3857) >= ST_XMin(env.tile) AND ST_X(g3857) < ST_XMax(env.tile)
@@ -70,6 +70,6 @@ def pinned_layer_bands(table: str, columns_sql: str, columns: tuple[str, ...], p
     """Per-grid counts below `points_from`, single pins from there on, for a table pinned to grids."""
     per_cell = per_cell_band(minzoom, points_from - 1,
                              f"SELECT {count_sql} FROM {table} p WHERE p.grid_id = placed.id", count_columns)
-    points = Band(points_from, 22, f"SELECT {columns_sql}, p.geom FROM {table} p, env WHERE p.geom && env.bbox",
-                  columns)
+    points = Band(points_from, 22, f"SELECT {columns_sql}, p.geom FROM {table} p, env "
+                                   "WHERE p.geom && env.bbox {in_scope_pin:p.grid_id}", columns)
     return per_cell, points

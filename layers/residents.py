@@ -20,7 +20,7 @@ PUBLIC = ("code", "name", "count", "households", "elderly_alone", "left_behind_c
 PER_HOUSE = f"""
 SELECT h.address AS name, {COUNTS}, h.geom
 FROM house h JOIN household hh ON hh.house_id = h.id JOIN person r ON r.household_id = hh.id, env
-WHERE h.geom && env.bbox
+WHERE h.geom && env.bbox {{in_scope_pin:h.grid_id}}
 GROUP BY h.id
 """
 

@@ -62,18 +62,39 @@ def check_zoom(layer: Layer, tile: TileAddress) -> None:
         raise BadTileRequest(f"layer {layer.id} is served at zooms {layer.minzoom}–{layer.maxzoom}, not {tile.z}", "z")
 
 
-def tile_sql(layer: Layer, z: int, role: str, filter_sql: str = "") -> str:
-    """The statement for one layer, zoom band and role; identical inputs give identical text (prepared once)."""
+_PIN_SCOPE = re.compile(r"\{in_scope_pin:([a-z_.]+)\}")
+_GRID_SCOPE = re.compile(r"\{in_scope_grid:([a-z_.]+)\}")
+
+
+def scoped(sql: str, scope: tuple[str, ...] | None) -> str:
+    """Fill the band's scope placeholders: nothing for an unrestricted caller, else a subtree test.
+
+    `{in_scope_pin:p.grid_id}` keeps rows pinned in the caller's grids, `{in_scope_grid:g.path}` keeps
+    grids inside them; the codes travel as the bound parameter :scope, never as SQL text.
+    """
+    if scope is None:
+        return _GRID_SCOPE.sub("", _PIN_SCOPE.sub("", sql))
+    sql = _PIN_SCOPE.sub(lambda m: " AND EXISTS (SELECT 1 FROM grid s WHERE s.id = " + m.group(1)
+                         + " AND s.path <@ CAST(:scope AS ltree[]))", sql)
+    return _GRID_SCOPE.sub(lambda m: " AND " + m.group(1) + " <@ CAST(:scope AS ltree[])", sql)
+
+
+def tile_sql(layer: Layer, z: int, role: str, filter_sql: str = "", restricted: bool = False) -> str:
+    """The statement for one layer, zoom band, role and filter shape: the same inputs give the same
+    text, so the driver prepares it once per connection and every later tile skips planning."""
     band = layer.band(z)
     columns = "".join(f', src."{c}"' for c in layer.visible(role, z))
-    return TILE_SQL.format(band=band.sql.replace("{filters}", filter_sql), columns=columns, layer=layer.id,
-                           extent=EXTENT, buffer=BUFFER, margin=BUFFER / EXTENT)
+    sql = scoped(band.sql, () if restricted else None).replace("{filters}", filter_sql)
+    return TILE_SQL.format(band=sql, columns=columns, layer=layer.id, extent=EXTENT, buffer=BUFFER,
+                           margin=BUFFER / EXTENT)
 
 
 def render(conn: Connection, layer: Layer, tile: TileAddress, role: str, filter_sql: str = "",
-           params: dict | None = None) -> bytes:
-    """MVT bytes; b'' for an empty tile."""
+           params: dict | None = None, scope: tuple[str, ...] | None = None) -> bytes:
+    """MVT bytes (b'' for an empty tile); `scope` None means everything, else the visible grid codes."""
     check_zoom(layer, tile)
-    statement = text(tile_sql(layer, tile.z, role, filter_sql))
-    data = conn.execute(statement, {"z": tile.z, "x": tile.x, "y": tile.y, **(params or {})}).scalar_one()
-    return bytes(data or b"")
+    statement = text(tile_sql(layer, tile.z, role, filter_sql, restricted=scope is not None))
+    values = {"z": tile.z, "x": tile.x, "y": tile.y, **(params or {})}
+    if scope is not None:
+        values["scope"] = list(scope)
+    return bytes(conn.execute(statement, values).scalar_one() or b"")

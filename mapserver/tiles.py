@@ -28,7 +28,9 @@ def tile(layer_id: str, z: str, x: str, y: str):
     filter_sql, params = "", {}
     if layer.filters:
         filter_sql, params = EventFilter.parse(request.args, _event_categories()).sql("e")
-    body = render(db.connection(), layer, address, caller.current().role, filter_sql, params)
+    who = caller.current()
+    body = render(db.connection(), layer, address, who.role, filter_sql, params,
+                  scope=None if who.sees_everything else who.scope)
     if not body:
         return Response(status=204)
     response = Response(body, mimetype=MVT)

@@ -70,12 +70,12 @@ def get_tile(client, layer, z, x, y, role="commander", **query):
 
 @pytest.fixture(scope="module")
 def demo_users(city_engine):
-    """The demo city's accounts are named after roles; add one per role the tests use."""
+    """One account per role the tests use, named after the role and scoped to the whole district."""
     with city_engine.begin() as conn:
         for role in ROLES:
             conn.execute(text(
-                "INSERT INTO app_user (username, display_name, role, scope) VALUES (:u, :u, :u, '{}') "
-                "ON CONFLICT (username) DO NOTHING"), {"u": role})
+                "INSERT INTO app_user (username, display_name, role, scope) SELECT :u, :u, :u, ARRAY[path] "
+                "FROM grid WHERE level = 'district' ON CONFLICT (username) DO NOTHING"), {"u": role})
 
 
 @pytest.mark.parametrize("layer_id", [layer.id for layer in catalogue.all_layers()])
@@ -228,3 +228,29 @@ def test_bad_coordinates_are_refused_before_any_database_work(app):
     assert client.get("/tiles/events/99/0/0.pbf").status_code == 400
     assert client.get("/tiles/nope/1/0/0.pbf").status_code == 404
     assert client.get("/tiles/events/10/0/0.pbf").status_code == 503  # a good request does reach the database
+
+
+def test_a_scoped_worker_sees_only_their_grids_pins_and_counts(client, city_engine, district):
+    with city_engine.begin() as conn:
+        cell = conn.execute(text(
+            "SELECT code FROM grid WHERE level = 'cell' AND kind = 'regular' AND valid_to IS NULL ORDER BY code "
+            "LIMIT 1")).scalar_one()
+        conn.execute(text("INSERT INTO app_user (username, display_name, role, scope) VALUES "
+                          "('scoped', 'scoped', 'grid_worker', ARRAY[CAST(:c AS ltree)]) ON CONFLICT DO NOTHING"),
+                     {"c": cell})
+        expected = conn.execute(text(
+            "SELECT count(*) FROM event e JOIN grid g ON g.id = e.grid_id WHERE g.code = :c"), {"c": cell}
+        ).scalar_one()
+    assert expected > 0
+    for z in (10, 14):
+        total, codes = 0, set()
+        for x, y in tiles_covering(district["bounds"], z):
+            for f in decode(get_tile(client, "events", z, x, y, role="scoped")).get("events", {}).get("features", []):
+                total += f["properties"]["count"]
+                codes.add(f["properties"].get("code"))
+        assert total == expected, z
+    assert codes <= {None}  # clusters carry no grid; at z10 only the worker's own cell appears (checked below)
+    x, y = tile_of(*district["inside"], 10)
+    seen = {f["properties"]["code"] for f in decode(get_tile(client, "events", 10, x, y, role="scoped"))
+            .get("events", {}).get("features", [])}
+    assert seen <= {cell}
