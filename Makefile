@@ -9,7 +9,7 @@ demo: setup
 	$(call log,'migrating the database')
 	$(VENV)/minqing db upgrade
 	$(call log,'loading the demo city (skipped when one is loaded)')
-	$(VENV)/minqing demo --scale demo --if-empty
+	$(VENV)/minqing demo --scale demo --as-of now --if-empty
 	$(call log,'serving http://127.0.0.1:5000 (Ctrl-C stops)')
 	$(VENV)/minqing serve
 

@@ -23,8 +23,8 @@ from tqdm import tqdm  # noqa: E402
 from data import migrate  # noqa: E402
 from data.bulk import copy_frame  # noqa: E402
 from data.db import make_engine  # noqa: E402
-from data.demo import generate, load  # noqa: E402
-from data.demo.load import ORDER, as_copy_frame  # noqa: E402
+from data.demo.city import generate  # noqa: E402
+from data.demo.load import ORDER, as_copy_frame, load  # noqa: E402
 from data.provision import fresh_database  # noqa: E402
 
 PINNED = ("house", "place", "thing", "organization", "event", "visit")

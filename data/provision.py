@@ -23,3 +23,11 @@ def fresh_database(name: str, base: Settings | None = None) -> Settings:
     finally:
         admin.dispose()
     return Settings(database_url=url.set(database=name).render_as_string(hide_password=False))
+
+
+# Every table of the ledger, children before parents (TRUNCATE … CASCADE would find them anyway).
+LEDGER_TABLES = ("audit_log", "app_user", "visit", "event_log", "event", "organization", "thing", "place", "person",
+                 "household", "house", "staff", "demo_hotspot", "event_category", "department", "grid_shape",
+                 "grid_leaf_piece", "grid")
+EMPTY_LEDGER_SQL = ("SET LOCAL minqing.allow_truncate = 'on'; "
+                    f"TRUNCATE {', '.join(LEDGER_TABLES)} RESTART IDENTITY CASCADE")

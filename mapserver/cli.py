@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from dataclasses import replace
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -14,7 +14,18 @@ import click
 from data import migrate
 from data.db import make_engine
 from data.errors import LedgerError, LoadError
+from data.demo.scales import DEFAULT_AS_OF
 from data.settings import Settings
+
+def _check_as_of(_ctx, _param, value: str | None) -> str | None:
+    if value in (None, "now"):
+        return value
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not YYYY-MM-DD, YYYY-MM-DDTHH:MM or 'now'") from None
+    return value
+
 
 LOAD_KINDS = ("grids", "houses", "persons", "places", "things", "organizations", "events")
 
@@ -83,8 +94,9 @@ def current() -> None:
 @click.option("--scale", type=click.Choice(["tiny", "demo", "city"]), default="demo", show_default=True,
               help="tiny: tests (~1k residents); demo: ~60k residents, ~100k events; city: ~1M of each.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same city, row for row.")
-@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), default=None,
-              help="The city's 'now' (UTC): a year of events ends here. Default: this hour.")
+@click.option("--as-of", "as_of", callback=_check_as_of, default=None,
+              help=f"The city's 'now' (UTC, YYYY-MM-DD[THH:MM]): a year of events ends here; 'now' is this hour. "
+                   f"Default {DEFAULT_AS_OF:%Y-%m-%d}, so a seed alone fixes the city.")
 @click.option("--boundary", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A real boundary (GeoJSON/GPKG/Shapefile, Polygon or MultiPolygon, any declared CRS).")
 @click.option("--if-empty", is_flag=True, help="Do nothing (exit 0) when the ledger already holds a city.")
@@ -92,20 +104,19 @@ def current() -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar (for logs and CI).")
 def demo(scale, seed, as_of, boundary, if_empty, replace, no_progress) -> None:
     """Generate the demo city and load it into the ledger (migrating first if needed)."""
-    from data.demo import generate, ledger_is_empty, load
+    from data.demo.city import default_as_of, generate
+    from data.demo.load import ledger_is_empty, load
 
     engine = _engine()
     migrate.upgrade(engine)
-    if not ledger_is_empty(engine):
+    if not ledger_is_empty(engine) and not replace:
         if if_empty:
             click.echo("the ledger already holds a city; nothing to do (--if-empty)")
             return
-        if not replace:
-            _fail("the ledger already holds a city; pass --replace to drop it, or --if-empty to keep it")
-        migrate.downgrade(engine, "base")
-        migrate.upgrade(engine)
+        _fail("the ledger already holds a city; pass --replace to drop it, or --if-empty to keep it")
     started = time.perf_counter()
-    when = as_of.replace(tzinfo=timezone.utc) if as_of else None  # click gives naive datetimes: UTC
+    when = None if as_of is None else (
+        default_as_of() if as_of == "now" else datetime.fromisoformat(as_of).replace(tzinfo=timezone.utc))
     click.echo(f"generating the {scale} city (seed {seed})…")
     try:
         city = generate(scale, seed=seed, as_of=when, boundary=boundary)
@@ -113,7 +124,8 @@ def demo(scale, seed, as_of, boundary, if_empty, replace, no_progress) -> None:
         _fail(str(exc))
     click.echo(f"generated in {time.perf_counter() - started:.1f}s: "
                + ", ".join(f"{len(city.tables[t]):,} {t}" for t in ("grid", "household", "person", "event")))
-    load(engine, city, progress=not no_progress)
+    # generated first, then emptied and loaded in one transaction: a failure leaves the old city
+    load(engine, city, progress=not no_progress, replace=replace)
     click.echo(f"demo city loaded in {time.perf_counter() - started:.1f}s (as of {city.as_of:%Y-%m-%d %H:%M} UTC)")
 
 

@@ -10,15 +10,9 @@ from sqlalchemy.engine import Engine
 
 from data import migrate
 from data.db import make_engine
-from data.provision import fresh_database
+from data.provision import EMPTY_LEDGER_SQL, fresh_database
 
 DEMO_AS_OF = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
-LEDGER_TABLES = (
-    "audit_log, app_user, visit, event_log, event, organization, thing, place, person, household, house, "
-    "staff, demo_hotspot, event_category, department, grid_shape, grid_leaf_piece, grid"
-)
-
-
 def migrated_engine(name: str) -> Engine:
     engine = make_engine(fresh_database(name))
     migrate.upgrade(engine)
@@ -27,7 +21,7 @@ def migrated_engine(name: str) -> Engine:
 
 def truncate_ledger(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {LEDGER_TABLES} RESTART IDENTITY CASCADE"))
+        conn.exec_driver_sql(EMPTY_LEDGER_SQL)
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +43,7 @@ def empty_db(empty_engine: Engine) -> Engine:
 @pytest.fixture(scope="session")
 def tiny_city():
     """The generated tiny city (seed 7), before loading: the ground truth tests compare against."""
-    from data.demo import generate
+    from data.demo.city import generate
 
     return generate("tiny", seed=7, as_of=DEMO_AS_OF)
 
@@ -57,7 +51,7 @@ def tiny_city():
 @pytest.fixture(scope="session")
 def city_engine(tiny_city) -> Engine:
     """A database holding the tiny demo city; treat as read-only, or write inside `city_conn`."""
-    from data.demo import load
+    from data.demo.load import load
 
     engine = migrated_engine(os.environ.get("MINQING_TEST_DB", "minqing_test"))
     load(engine, tiny_city, progress=False)

@@ -8,7 +8,9 @@ import shapely
 from sqlalchemy import text
 
 from data import idcard, lifecycle
-from data.demo import generate, load
+from data.demo.city import generate
+from data.demo.load import load
+from data.provision import EMPTY_LEDGER_SQL
 from data.summary import ledger_checksum
 from tests.conftest import DEMO_AS_OF, migrated_engine
 
@@ -72,9 +74,7 @@ def test_same_seed_same_city_different_seed_different_city(tiny_city, city_engin
         with engine.connect() as conn:
             assert ledger_checksum(conn) == first
         with engine.begin() as conn:
-            conn.execute(text("TRUNCATE grid, grid_leaf_piece, house, household, person, place, thing, organization,"
-                              " staff, department, event_category, event, event_log, visit, demo_hotspot, app_user "
-                              "RESTART IDENTITY CASCADE"))
+            conn.exec_driver_sql(EMPTY_LEDGER_SQL)
         load(engine, other, progress=False)
         with engine.connect() as conn:
             different = ledger_checksum(conn)

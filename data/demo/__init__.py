@@ -1,5 +1,4 @@
-"""The demo city: a deterministic, realistic ledger generated from a seed, and its loader."""
-from data.demo.city import City, generate
-from data.demo.load import NotEmpty, ledger_is_empty, load
+"""The demo city: a deterministic, realistic ledger generated from a seed (city.py) and its loader (load.py).
 
-__all__ = ["City", "NotEmpty", "generate", "ledger_is_empty", "load"]
+Nothing is imported here, so light users (scales) don't pull in pandas and GEOS.
+"""

@@ -10,7 +10,7 @@ import pandas as pd
 import shapely
 
 from data.demo import events, facilities, geo, names, partition, people
-from data.demo.scales import get_scale
+from data.demo.scales import DEFAULT_AS_OF, get_scale
 from data.vocab import DEDICATED_FOR, EVENT_CATEGORIES, STAFF_ROLES
 
 DISTRICT_CODE = "990101"  # province 99 does not exist: a fictional district
@@ -34,7 +34,7 @@ def generate(scale: str = "demo", seed: int = 1, as_of: datetime | None = None,
              boundary: str | Path | None = None) -> City:
     """The same (scale, seed, as_of, boundary) always gives the same city, row for row."""
     spec = get_scale(scale)
-    as_of = (as_of or default_as_of()).astimezone(timezone.utc)
+    as_of = (as_of or DEFAULT_AS_OF).astimezone(timezone.utc)
     rng = np.random.default_rng(seed)
     if boundary is None:
         frame = geo.LocalFrame(*geo.DEFAULT_ORIGIN)
@@ -244,5 +244,5 @@ def _users(grid: pd.DataFrame) -> pd.DataFrame:
 
 
 def default_as_of() -> datetime:
-    """The top of the current hour in UTC, so a demo made today looks live."""
+    """The top of the current hour in UTC (`--as-of now`), for a demo whose last events are today's."""
     return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)

@@ -13,6 +13,7 @@ from data import generalize
 from data.bulk import copy_frame, ewkb_hex, checked_after, reset_identity
 from data.demo.city import City
 from data.errors import LedgerError
+from data.provision import EMPTY_LEDGER_SQL
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,8 @@ def as_copy_frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load(engine: Engine, city: City, progress: bool = True) -> dict[str, float]:
-    """Rows per second per table; the whole city lands or none of it does."""
-    if not ledger_is_empty(engine):
-        raise NotEmpty("the database already holds a city; run `minqing db reset` first or use --if-empty")
+def load(engine: Engine, city: City, progress: bool = True, replace: bool = False) -> dict[str, float]:
+    """Rows per second per table; the whole city lands (replacing what was there, if asked) or nothing changes."""
     total = sum(len(city.tables[t]) for t in ORDER)
     rates: dict[str, float] = {}
     grid = city.tables["grid"].assign(valid_from=city.as_of - timedelta(days=730), changed_by="demo",
@@ -54,6 +53,11 @@ def load(engine: Engine, city: City, progress: bool = True) -> dict[str, float]:
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cur, tqdm(total=total, unit="row", disable=not progress, desc="demo city") as bar:
+            cur.execute("LOCK TABLE grid IN SHARE ROW EXCLUSIVE MODE")  # one loader at a time, checked inside
+            if replace:
+                cur.execute(EMPTY_LEDGER_SQL)
+            elif cur.execute("SELECT EXISTS (SELECT 1 FROM grid)").fetchone()[0]:
+                raise NotEmpty("the database already holds a city; pass replace=True (--replace) or use --if-empty")
             for table in ORDER:
                 frame = grid if table == "grid" else city.tables[table]
                 bar.set_postfix_str(table)

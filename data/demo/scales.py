@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from types import MappingProxyType
+
+DEFAULT_AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)  # fixed, so the seed alone decides the city
 
 
 @dataclass(frozen=True)

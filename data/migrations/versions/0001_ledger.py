@@ -300,6 +300,7 @@ CREATE TABLE demo_hotspot (
 CREATE FUNCTION pin_assign_grid() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM pg_advisory_xact_lock_shared(grid_lock_key());
   NEW.grid_id := (SELECT grid_id FROM grid_leaf_piece
                   WHERE geom && NEW.geom AND ST_Covers(geom, NEW.geom) ORDER BY code LIMIT 1);
   RETURN NEW;
@@ -309,6 +310,7 @@ END $$;
 CREATE FUNCTION event_assign_grid() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM pg_advisory_xact_lock_shared(grid_lock_key());
   NEW.grid_id := (SELECT grid_id FROM grid_leaf_piece
                   WHERE geom && NEW.geom AND ST_Covers(geom, NEW.geom) ORDER BY code LIMIT 1);
   IF TG_OP = 'INSERT' THEN
@@ -320,17 +322,25 @@ BEGIN
 END $$;
 
 -- After grids change: rebuild the leaf pieces touched, then re-derive every pin in the changed area.
-CREATE FUNCTION grid_refresh(changed_ids bigint[]) RETURNS void
+-- One lock orders grid changes against pin writes: an edit's refresh holds it exclusively until
+-- commit, every pin lookup shares it. Without it, a pin written while an edit is uncommitted would
+-- keep the retired grid (its lookup saw the old pieces; the refresh never saw the new pin).
+CREATE FUNCTION grid_lock_key() RETURNS bigint LANGUAGE sql IMMUTABLE AS $$ SELECT 7260101::bigint $$;
+
+-- After grids change: rebuild the leaf pieces whose leaf status or shape may differ, then re-derive
+-- every pin in the changed area. A grid is a leaf when no current grid lies below its path, so a
+-- change to a row can flip only that row and the ancestors of its old and new paths.
+CREATE FUNCTION grid_refresh(changed_ids bigint[], paths ltree[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   touched bigint[];
   areas geometry[];
   t text;
 BEGIN
-  -- the changed rows plus every current ancestor and descendant: their leaf status may have flipped
+  PERFORM pg_advisory_xact_lock(grid_lock_key());
   SELECT array_agg(DISTINCT g.id) INTO touched
-  FROM grid c JOIN grid g ON (g.path @> c.path OR g.path <@ c.path)
-  WHERE c.id = ANY(changed_ids) AND (g.valid_to IS NULL OR g.id = ANY(changed_ids));
+  FROM grid g
+  WHERE g.id = ANY(changed_ids) OR (g.valid_to IS NULL AND g.path @> ANY(paths));
 
   -- where a pin's grid may now differ: the old leaf pieces and the changed polygons, kept small for the index
   SELECT array_agg(p.geom) INTO areas FROM (
@@ -360,17 +370,22 @@ END $$;
 CREATE FUNCTION grid_after_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM grid_refresh(ARRAY(SELECT id FROM new_rows));
+  PERFORM grid_refresh(ARRAY(SELECT id FROM new_rows), ARRAY(SELECT path FROM new_rows));
   RETURN NULL;
 END $$;
 
 CREATE FUNCTION grid_after_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+  changed bigint[];
+  paths ltree[];
 BEGIN
-  PERFORM grid_refresh(ARRAY(
-    SELECT n.id FROM new_rows n JOIN old_rows o USING (id)
-    WHERE n.geom IS DISTINCT FROM o.geom OR n.valid_to IS DISTINCT FROM o.valid_to
-       OR n.code IS DISTINCT FROM o.code));
+  SELECT array_agg(n.id), array_agg(n.path) || array_agg(o.path) INTO changed, paths
+  FROM new_rows n JOIN old_rows o USING (id)
+  WHERE n.geom IS DISTINCT FROM o.geom OR n.valid_to IS DISTINCT FROM o.valid_to OR n.code IS DISTINCT FROM o.code;
+  IF changed IS NOT NULL THEN
+    PERFORM grid_refresh(changed, paths);
+  END IF;
   RETURN NULL;
 END $$;
 
@@ -386,6 +401,19 @@ BEGIN
   RAISE EXCEPTION 'grid versions are never deleted; close them with valid_to' USING ERRCODE = 'restrict_violation';
 END $$;
 CREATE TRIGGER grid_no_delete BEFORE DELETE ON grid FOR EACH ROW EXECUTE FUNCTION grid_no_delete();
+
+-- TRUNCATE skips row triggers, so it gets its own guard; emptying the whole ledger on purpose (a demo
+-- reload, a test) says so with SET LOCAL minqing.allow_truncate = 'on'.
+CREATE FUNCTION grid_no_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('minqing.allow_truncate', true) IS DISTINCT FROM 'on' THEN
+    RAISE EXCEPTION 'grid history is never truncated (set minqing.allow_truncate to empty the whole ledger)'
+      USING ERRCODE = 'restrict_violation';
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER grid_no_truncate BEFORE TRUNCATE ON grid FOR EACH STATEMENT EXECUTE FUNCTION grid_no_truncate();
 """
 
 
@@ -393,11 +421,12 @@ def _pinned_sql() -> str:
     out = []
     for t in PINNED:
         fn = "event_assign_grid" if t == "event" else "pin_assign_grid"
+        columns = "geom, grid_id, reported_grid_id" if t == "event" else "geom, grid_id"
         out.append(f"""
 CREATE INDEX {t}_geom ON {t} USING gist (geom);
 CREATE INDEX {t}_grid ON {t} (grid_id);
 CREATE INDEX {t}_outside ON {t} (id) WHERE grid_id IS NULL;
-CREATE TRIGGER {t}_assign_grid BEFORE INSERT OR UPDATE OF geom, grid_id ON {t}
+CREATE TRIGGER {t}_assign_grid BEFORE INSERT OR UPDATE OF {columns} ON {t}
   FOR EACH ROW EXECUTE FUNCTION {fn}();""")
     return "\n".join(out)
 
@@ -405,7 +434,8 @@ CREATE TRIGGER {t}_assign_grid BEFORE INSERT OR UPDATE OF geom, grid_id ON {t}
 DOWNGRADE = """
 DROP TABLE IF EXISTS demo_hotspot, audit_log, app_user, visit, event_log, event, organization, thing, place,
   person, household, house, staff, event_category, department, grid_leaf_piece, grid CASCADE;
-DROP FUNCTION IF EXISTS grid_no_delete(), grid_after_update(), grid_after_insert(), grid_refresh(bigint[]),
+DROP FUNCTION IF EXISTS grid_no_truncate(), grid_no_delete(), grid_after_update(), grid_after_insert(),
+  grid_refresh(bigint[], ltree[]), grid_lock_key(),
   event_assign_grid(), pin_assign_grid(), grid_at(geometry), geom_ok(geometry);
 """
 
