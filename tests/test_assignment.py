@@ -45,14 +45,20 @@ def test_pins_land_only_in_leaf_grids(city_engine):
 
 
 def _cell_pair(conn):
-    """Two adjacent current cells of one community and a point on their shared edge."""
+    """Two adjacent current cells and a vertex of their shared edge that no third grid touches."""
     row = conn.execute(text("""
-        SELECT a.code, b.code, ST_AsBinary(ST_PointOnSurface(ST_Intersection(a.geom, b.geom)))
-        FROM grid a JOIN grid b ON a.path ~ '*{4}' AND b.path ~ '*{4}' AND a.code < b.code
-          AND subpath(a.path, 0, 3) = subpath(b.path, 0, 3)
-          AND a.valid_to IS NULL AND b.valid_to IS NULL AND a.kind = 'regular' AND b.kind = 'regular'
-          AND ST_Dimension(ST_Intersection(a.geom, b.geom)) = 1
-        ORDER BY a.code, b.code LIMIT 1""")).one()
+        WITH pair AS (
+          SELECT a.code AS low, b.code AS high, ST_Intersection(a.geom, b.geom) AS edge
+          FROM grid a JOIN grid b ON a.level = 'cell' AND b.level = 'cell' AND a.code < b.code
+            AND subpath(a.path, 0, 3) = subpath(b.path, 0, 3)
+            AND a.valid_to IS NULL AND b.valid_to IS NULL AND a.kind = 'regular' AND b.kind = 'regular'
+            AND ST_Dimension(ST_Intersection(a.geom, b.geom)) = 1
+        )
+        SELECT low, high, ST_AsBinary(v.geom)
+        FROM pair, ST_DumpPoints(pair.edge) v
+        WHERE (SELECT count(*) FROM grid g WHERE g.valid_to IS NULL AND g.level = 'cell'
+               AND ST_Covers(g.geom, v.geom)) = 2
+        ORDER BY low, high, v.path LIMIT 1""")).one()
     return row[0], row[1], wkb.loads(bytes(row[2]))
 
 
@@ -129,3 +135,76 @@ def test_boundary_change_reassigns_every_affected_pin(city_conn):
     assert moved == 0
     unassigned = city_conn.execute(text("SELECT count(*) FROM event WHERE grid_id IS NULL")).scalar_one()
     assert unassigned == 0
+
+
+def test_closing_every_child_makes_the_parent_the_leaf_again(city_conn):
+    community = city_conn.execute(text(
+        "SELECT subpath(path, 0, 3)::text FROM grid WHERE level = 'cell' AND valid_to IS NULL LIMIT 1")).scalar_one()
+    city_conn.execute(text("UPDATE grid SET valid_to = now() WHERE valid_to IS NULL AND path <@ CAST(:c AS ltree) "
+                           "AND level = 'cell'"), {"c": community})
+    for table in PINNED:
+        assert recount(city_conn, table)[1] == [], table
+    codes = city_conn.execute(text(
+        "SELECT DISTINCT g.code FROM house h JOIN grid g ON g.id = h.grid_id WHERE g.path <@ CAST(:c AS ltree)"),
+        {"c": community}).scalars().all()
+    assert codes == [community]
+
+
+def test_recoding_grids_refreshes_old_and_new_ancestors(city_conn):
+    """Move a community's cells under another community by code: the emptied community is a leaf again
+    (its pieces rebuilt although no row with its code changed), and every pin is recounted."""
+    first, second = city_conn.execute(text(
+        "SELECT code FROM grid WHERE level = 'community' AND valid_to IS NULL ORDER BY code LIMIT 2")).scalars().all()
+    city_conn.execute(text(
+        "UPDATE grid SET code = :second || '.7' || right(code, 2) "
+        "WHERE valid_to IS NULL AND level = 'cell' AND path <@ CAST(:first AS ltree)"),
+        {"first": first, "second": second})
+    for table in PINNED:
+        assert recount(city_conn, table)[1] == [], table
+    pieces = city_conn.execute(text("SELECT count(*) FROM grid_leaf_piece WHERE code = :c"), {"c": first}).scalar_one()
+    assert pieces > 0
+    assert first in set(current_leaves(city_conn).code)
+    assert second not in set(current_leaves(city_conn).code)
+
+
+def test_a_pin_written_during_an_uncommitted_edit_follows_the_edit(city_engine):
+    """Session A merges two cells; B inserts a house inside one of them before A commits."""
+    import threading
+
+    with city_engine.connect() as probe:
+        low, high, _ = _cell_pair(probe)
+        inside_high = probe.execute(text(
+            "SELECT ST_AsText(ST_PointOnSurface(geom)) FROM grid WHERE code = :c AND valid_to IS NULL"),
+            {"c": high}).scalar_one()
+    a = city_engine.connect()
+    tx = a.begin()
+    try:
+        a.execute(text("UPDATE grid SET valid_to = now() WHERE code IN (:a, :b) AND valid_to IS NULL"),
+                  {"a": low, "b": high})
+        a.execute(text("""
+            INSERT INTO grid (code, name, level, kind, geom, version)
+            SELECT x.code, x.name, x.level, x.kind, ST_Multi(ST_Union(x.geom, y.geom)), x.version + 1
+            FROM grid x, grid y WHERE x.code = :a AND y.code = :b AND x.valid_to IS NOT NULL
+              AND y.valid_to IS NOT NULL AND x.version = (SELECT max(version) FROM grid WHERE code = :a)
+              AND y.version = (SELECT max(version) FROM grid WHERE code = :b)"""), {"a": low, "b": high})
+        inserted: list[int] = []
+
+        def writer():
+            with city_engine.begin() as b:
+                inserted.append(_insert_house(b, shapely.from_wkt(inside_high)))
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive()  # B waits for A's edit instead of reading the pieces A is replacing
+        tx.commit()
+        thread.join(timeout=10)
+        assert inserted
+        with city_engine.connect() as check:
+            assert _grid_code_of(check, "house", inserted[0]) == low
+            current = check.execute(text("SELECT h.grid_id = g.id FROM house h, grid g WHERE h.id = :h "
+                                         "AND g.code = :a AND g.valid_to IS NULL"), {"h": inserted[0], "a": low}
+                                    ).scalar_one()
+            assert current
+    finally:
+        a.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pandas as pd
+import pytest
 import shapely
 from sqlalchemy import text
 
@@ -145,3 +146,30 @@ def test_planted_hotspots_are_stored_as_ground_truth(city_engine):
 def test_tiny_scale_has_the_promised_size(tiny_city):
     assert tiny_city.count("event") == 1_000
     assert tiny_city.count("household") == 400
+
+
+@pytest.fixture(scope="module")
+def demo_city():
+    return generate("demo", seed=1)
+
+
+def test_demo_scale_keeps_every_pin_inside_the_city(demo_city):
+    grid = demo_city.tables["grid"]
+    district = grid.geom[grid.level == "district"].iloc[0]
+    for table in ("house", "place", "thing", "organization", "event", "visit"):
+        outside = ~shapely.covers(district, demo_city.tables[table].geom.to_numpy())
+        assert outside.sum() == 0, table
+
+
+def test_demo_scale_people_and_names_are_plausible(demo_city):
+    person = demo_city.tables["person"]
+    age = (pd.Timestamp(demo_city.as_of.date()) - pd.to_datetime(person.birth_date)).dt.days / 365.25
+    assert 55_000 <= len(person) <= 65_000
+    assert age[person.relation == "spouse"].min() >= 20
+    assert (age < 1).mean() < 0.012  # about 0.7 % of China's population is under one
+    assert age.max() < 110
+    assert not demo_city.tables["grid"].name.duplicated().any()
+    assert not demo_city.tables["house"].address.duplicated().any()
+    cells = demo_city.tables["grid"]
+    assert 140 <= ((cells.level == "cell") & (cells.kind == "regular")).sum() <= 175
+    assert ((cells.level == "cell") & (cells.kind == "dedicated")).sum() == 10

@@ -13,19 +13,24 @@ BAD_POINTS = {
     "empty": "'SRID=4326;POINT EMPTY'::geometry",
     "infinite": "ST_SetSRID(ST_MakePoint('Infinity'::float8, 36), 4326)",
 }
+CHECK = "geom_check"  # the constraint names PostgreSQL gives CHECK (geom_ok(geom))
 BAD_POLYGONS = {
-    "bow-tie": "'SRID=4326;MULTIPOLYGON(((0 0,1 1,1 0,0 1,0 0)))'",
-    "unclosed ring": "'SRID=4326;MULTIPOLYGON(((0 0,1 0,1 1,0 1)))'",
-    "hole outside shell": "'SRID=4326;MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0),(2 2,3 2,3 3,2 3,2 2)))'",
-    "out of range": "'SRID=4326;MULTIPOLYGON(((0 0,200 0,200 1,0 1,0 0)))'",
-    "wrong srid": "'SRID=3857;MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0)))'",
+    # (SQL for the geometry, what must refuse it)
+    "bow-tie": ("'SRID=4326;MULTIPOLYGON(((0 0,1 1,1 0,0 1,0 0)))'", CHECK),
+    # GeoJSON input reaches the column without the WKT parser's ring check: the CHECK must catch it
+    "unclosed ring": ("ST_SetSRID(ST_GeomFromGeoJSON('{\"type\":\"MultiPolygon\",\"coordinates\":"
+                      "[[[[0,0],[1,0],[1,1],[0,1]]]]}'), 4326)", CHECK + "|closed rings"),
+    "hole outside shell": ("'SRID=4326;MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0),(2 2,3 2,3 3,2 3,2 2)))'", CHECK),
+    "out of range": ("'SRID=4326;MULTIPOLYGON(((0 0,200 0,200 1,0 1,0 0)))'", CHECK),
+    "empty": ("'SRID=4326;MULTIPOLYGON EMPTY'", CHECK),
+    "wrong srid": ("'SRID=3857;MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0)))'", "SRID"),
 }
 
 
 @pytest.mark.parametrize("label", BAD_POINTS)
 def test_bad_points_are_refused(city_conn, label):
     before = city_conn.execute(text("SELECT count(*) FROM house")).scalar_one()
-    with pytest.raises(DBAPIError):
+    with pytest.raises(DBAPIError, match=CHECK):
         with city_conn.begin_nested():
             city_conn.execute(text(f"INSERT INTO house (address, geom) VALUES ('x', {BAD_POINTS[label]})"))
     assert city_conn.execute(text("SELECT count(*) FROM house")).scalar_one() == before
@@ -33,10 +38,11 @@ def test_bad_points_are_refused(city_conn, label):
 
 @pytest.mark.parametrize("label", BAD_POLYGONS)
 def test_bad_grid_polygons_are_refused(city_conn, label):
-    with pytest.raises(DBAPIError):
+    geometry, refused_by = BAD_POLYGONS[label]
+    with pytest.raises(DBAPIError, match=refused_by):
         with city_conn.begin_nested():
             city_conn.execute(text(
-                f"INSERT INTO grid (code, name, level, geom) VALUES ('1', 'x', 'district', {BAD_POLYGONS[label]})"))
+                f"INSERT INTO grid (code, name, level, geom) VALUES ('1', 'x', 'district', {geometry})"))
 
 
 def test_grid_code_depth_must_match_level(city_conn):
@@ -51,6 +57,16 @@ def test_grid_versions_are_never_deleted(city_conn):
     with pytest.raises(DBAPIError, match="never deleted"):
         with city_conn.begin_nested():
             city_conn.execute(text("DELETE FROM grid WHERE level = 'cell'"))
+    with pytest.raises(DBAPIError, match="never truncated"):
+        with city_conn.begin_nested():
+            city_conn.execute(text("TRUNCATE grid CASCADE"))
+
+
+def test_an_events_grid_at_report_time_cannot_be_rewritten(city_conn):
+    event, reported = city_conn.execute(text("SELECT id, reported_grid_id FROM event LIMIT 1")).one()
+    city_conn.execute(text("UPDATE event SET reported_grid_id = 999999 WHERE id = :id"), {"id": event})
+    assert city_conn.execute(text("SELECT reported_grid_id FROM event WHERE id = :id"),
+                             {"id": event}).scalar_one() == reported
 
 
 def test_person_tags_and_id_shape_are_checked(city_conn):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from data.demo import events, facilities, geo, names, partition, people
 from data.demo.scales import DEFAULT_AS_OF, get_scale
@@ -91,6 +92,7 @@ def _grids(faces_wgs: np.ndarray, labels: np.ndarray, dedicated_kinds: list[str]
     keys = pd.DataFrame(labels, columns=["street", "community", "cell"])
     rows = []
     comm_names = iter(names.compound_names(rng, 400))
+    used_names: set[str] = set()
 
     def union(mask) -> shapely.MultiPolygon:
         merged = shapely.coverage_union_all(faces_wgs[np.asarray(mask)])
@@ -99,12 +101,12 @@ def _grids(faces_wgs: np.ndarray, labels: np.ndarray, dedicated_kinds: list[str]
     for s in sorted(keys.street.unique()):
         in_s = keys.street == s
         s_code = f"{DISTRICT_CODE}.{s + 1:03d}"
-        street_name = f"{rng.choice(names.PLACE_WORDS)}路街道"
+        street_name = _unique(f"{rng.choice(names.PLACE_WORDS)}路街道", used_names)
         rows.append((s_code, street_name, "street", "regular", None, union(in_s)))
         for c in sorted(keys[in_s].community.unique()):
             in_c = in_s & (keys.community == c)
             c_code = f"{s_code}.{c + 1:03d}"
-            c_name = next(comm_names).replace("小区", "").rstrip("苑里") + "社区"
+            c_name = _unique(next(comm_names).replace("小区", "").rstrip("苑里") + "社区", used_names)
             rows.append((c_code, c_name, "community", "regular", None, union(in_c)))
             regular = sorted(k for k in keys[in_c].cell.unique() if k >= 0)
             for n, k in enumerate(regular, start=1):
@@ -121,6 +123,17 @@ def _grids(faces_wgs: np.ndarray, labels: np.ndarray, dedicated_kinds: list[str]
     frame = pd.concat([top, frame], ignore_index=True)
     frame["household_target"] = np.where(frame.level == "cell", 400, None)
     return frame
+
+
+def _unique(name: str, used: set[str]) -> str:
+    """Grid names double as labels on the map, so no two may read the same."""
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = name.replace("街道", f"{names.ordinal(n)}街道").replace("社区", f"{names.ordinal(n)}社区") \
+            if n < 100 else f"{name}{n}"
+    used.add(candidate)
+    return candidate
 
 
 def _reference_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -174,7 +187,7 @@ def _events(rng, city: City, frame: geo.LocalFrame, house: pd.DataFrame, spec, o
     state, log = events.histories(rng, category, reported, city.as_of)
     lon, lat = frame.xy_to_lonlat(xy[:, 0], xy[:, 1])
     cat_zh = events.category_names()
-    compound_of = house.compound.to_numpy()[rng.integers(0, len(house), n)]
+    compound_of = house.compound.to_numpy()[cKDTree(house[["x", "y"]].to_numpy()).query(xy)[1]]  # nearest
     dept = dict(zip(city.tables["event_category"].code, city.tables["event_category"].department_id))
     to_department = rng.random(n) < 0.6
     major = rng.random(n) < 0.02

@@ -41,10 +41,12 @@ def compound_names(rng: np.random.Generator, n: int) -> list[str]:
     """Distinct compound names; a running number disambiguates once the word pairs run out."""
     seen: set[str] = set()
     out = []
-    for i in range(n):
-        name = rng.choice(PLACE_WORDS) + rng.choice(COMPOUND_SUFFIXES)
-        if name in seen:
-            name = f"{name}{i % 9 + 2}期"
+    for _ in range(n):
+        base = rng.choice(PLACE_WORDS) + rng.choice(COMPOUND_SUFFIXES)
+        name, phase = base, 1
+        while name in seen:
+            phase += 1
+            name = f"{base}{phase}期"
         seen.add(name)
         out.append(name)
     return out

@@ -67,7 +67,7 @@ def houses(rng: np.random.Generator, boundary: BaseGeometry, comp: pd.DataFrame)
         rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         xy = grid @ rot.T * spacing + rng.normal(0, 3, size=(count, 2)) + (c.x, c.y)
         outside = ~shapely.contains_xy(boundary, xy[:, 0], xy[:, 1])
-        xy[outside] = (c.x, c.y) + rng.normal(0, 5, size=(outside.sum(), 2))
+        xy[outside] = (c.x, c.y)  # the compound centre is inside the city; a building never strays out
         per = np.full(count, capacity)
         per[-1] = c.households - capacity * (count - 1)
         kind = "bungalow" if c.village else ("rental" if rng.random() < 0.08 else "residential")
@@ -107,10 +107,10 @@ def persons(rng: np.random.Generator, hh: pd.DataFrame, as_of: date) -> pd.DataF
     has_spouse = (rng.random(n_hh) < 0.85)[hh_idx]
     spouse = (pos == 1) & has_spouse
     relation[spouse] = "spouse"
-    age[spouse] += rng.integers(-4, 5, spouse.sum())
+    age[spouse] = np.maximum(20, age[spouse] + rng.integers(-4, 5, spouse.sum()))
     child = (pos >= 1) & ~spouse & (pos < 4)
     relation[child] = "child"
-    age[child] = np.maximum(0, age[child] - rng.integers(22, 36, child.sum()))
+    age[child] = _younger(rng, age[child], 22, 36)
     extra = pos >= 4
     young_head = head_age[hh_idx] < 55
     parent = extra & young_head
@@ -118,7 +118,7 @@ def persons(rng: np.random.Generator, hh: pd.DataFrame, as_of: date) -> pd.DataF
     age[parent] += rng.integers(24, 32, parent.sum())
     grandchild = extra & ~young_head
     relation[grandchild] = "grandchild"
-    age[grandchild] = np.maximum(0, age[grandchild] - rng.integers(45, 60, grandchild.sum()))
+    age[grandchild] = _younger(rng, age[grandchild], 45, 60)
     age = np.clip(age, 0, 104)
 
     male = rng.random(n) < 0.5
@@ -142,6 +142,15 @@ def persons(rng: np.random.Generator, hh: pd.DataFrame, as_of: date) -> pd.DataF
         "tags": tags,
         "is_key_person": [bool(KEY_PERSON_TAGS.intersection(t)) for t in tags],
     })
+
+
+def _younger(rng, elder: np.ndarray, low: int, high: int) -> np.ndarray:
+    """Ages a generation below `elder`; where that would be before birth, a child's age instead
+    (clipping at 0 piled 3 % of residents into their first year, five times the real share)."""
+    age = elder - rng.integers(low, high, len(elder))
+    unborn = age < 0
+    age[unborn] = rng.integers(0, 18, unborn.sum())
+    return age
 
 
 def _tags(rng, hh_idx, pos, size, age, registered, n_hh) -> list[list[str]]:
