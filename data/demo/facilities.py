@@ -59,11 +59,14 @@ def dedicated_areas(rng, boundary: BaseGeometry, place: pd.DataFrame, n: int) ->
         if len(areas) == n:
             break
         x, y = place.loc[i, ["x", "y"]]
-        w, h = rng.uniform(160, 320), rng.uniform(120, 240)
-        rect = shapely.affinity.rotate(shapely.box(x - w / 2, y - h / 2, x + w / 2, y + h / 2), rng.uniform(0, 90))
-        if boundary.contains(rect.buffer(60)) and not any(rect.buffer(80).intersects(a) for a in areas):
-            areas.append(rect)
-            chosen.append(int(i))
+        w, h, angle = rng.uniform(160, 320), rng.uniform(120, 240), rng.uniform(0, 90)
+        for shrink in (1.0, 0.7, 0.5):  # near the valley's edge a smaller campus still fits
+            rect = shapely.affinity.rotate(
+                shapely.box(x - w * shrink / 2, y - h * shrink / 2, x + w * shrink / 2, y + h * shrink / 2), angle)
+            if boundary.contains(rect.buffer(60)) and not any(rect.buffer(80).intersects(a) for a in areas):
+                areas.append(rect)
+                chosen.append(int(i))
+                break
     return areas, chosen
 
 
