@@ -47,6 +47,7 @@ class Layer:
     style: Mapping[str, object]
     legend: tuple[LegendEntry, ...]
     filters: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ("grid",)  # tables whose data_version makes up the tile's ETag
     description: str = ""
     attribution: str = "民情地图 Minqing Map"
     extra: Mapping[str, object] = field(default_factory=dict)

@@ -33,7 +33,7 @@ POINT_COLUMNS = ("id", "title", "category", "status", "source", "level", "overdu
                  "severity")
 
 LAYER = Layer(
-    id="events", title="事件", title_en="events", geometry="point",
+    id="events", title="事件", title_en="events", geometry="point", reads=("grid", "event"),
     bands=(
         per_cell_band(8, 12, f"SELECT {counts('e')} FROM event e WHERE e.grid_id = placed.id {{filters}}",
                       COUNT_COLUMNS),

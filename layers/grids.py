@@ -34,5 +34,5 @@ def grid_layer(layer_id: str, title: str, title_en: str, levels: str, minzoom: i
     bands.append(_band(max(low, FINEST_BAND_ZOOM), 22, None, levels))
     return Layer(
         id=layer_id, title=title, title_en=title_en, geometry="polygon", bands=tuple(bands),
-        properties={"*": GRID_PROPERTIES}, style=style, legend=legend,
+        properties={"*": GRID_PROPERTIES}, style=style, legend=legend, reads=("grid", "grid_shape"),
     )

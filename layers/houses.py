@@ -5,7 +5,7 @@ from layers.points import pinned_layer_bands
 COLUMNS = ("id", "address", "compound", "kind", "floors", "households")
 
 LAYER = Layer(
-    id="houses", title="房屋", title_en="houses", geometry="point",
+    id="houses", title="房屋", title_en="houses", geometry="point", reads=("grid", "house", "household"),
     bands=pinned_layer_bands(
         "house",
         "p.id, p.address, p.compound, p.kind, p.floors, "

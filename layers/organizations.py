@@ -5,7 +5,7 @@ from layers.points import pinned_layer_bands
 COLUMNS = ("id", "name", "kind", "members")
 
 LAYER = Layer(
-    id="organizations", title="组织", title_en="organizations", geometry="point",
+    id="organizations", title="组织", title_en="organizations", geometry="point", reads=("grid", "organization"),
     bands=pinned_layer_bands(
         "organization", "p.id, p.name, p.kind, p.members", COLUMNS, points_from=13,
         count_sql="count(*) AS count, count(*) FILTER (WHERE p.kind = 'party_branch') AS party_branches",

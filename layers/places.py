@@ -5,7 +5,7 @@ from layers.points import pinned_layer_bands
 COLUMNS = ("id", "name", "kind", "is_key")
 
 LAYER = Layer(
-    id="places", title="场所", title_en="places", geometry="point",
+    id="places", title="场所", title_en="places", geometry="point", reads=("grid", "place"),
     bands=pinned_layer_bands(
         "place", "p.id, p.name, p.kind, p.is_key", COLUMNS, points_from=12,
         count_sql="count(*) AS count, count(*) FILTER (WHERE p.is_key) AS key_places",

@@ -25,7 +25,7 @@ GROUP BY h.id
 """
 
 LAYER = Layer(
-    id="residents", title="人口", title_en="residents", geometry="point",
+    id="residents", title="人口", title_en="residents", geometry="point", reads=("grid", "house", "household", "person"),
     bands=(
         per_cell_band(8, 15, f"SELECT {COUNTS} FROM house h JOIN household hh ON hh.house_id = h.id "
                              "JOIN person r ON r.household_id = hh.id WHERE h.grid_id = placed.id", COUNT_COLUMNS),

@@ -5,7 +5,7 @@ from layers.points import pinned_layer_bands
 COLUMNS = ("id", "name", "kind", "in_service")
 
 LAYER = Layer(
-    id="things", title="部件", title_en="things", geometry="point",
+    id="things", title="部件", title_en="things", geometry="point", reads=("grid", "thing"),
     bands=pinned_layer_bands(
         "thing", "p.id, p.name, p.kind, p.in_service", COLUMNS, points_from=15,
         count_sql="count(*) AS count, count(*) FILTER (WHERE NOT p.in_service) AS out_of_service",

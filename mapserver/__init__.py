@@ -11,7 +11,7 @@ from data.settings import Settings
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from typed settings (from the environment unless given)."""
-    from mapserver import db, errors, health, overview, tiles
+    from mapserver import db, errors, health, overview, tiles, versions
 
     app = Flask(__name__)
     app.config.from_mapping(JSON_AS_ASCII=False, MAX_CONTENT_LENGTH=16 * 1024 * 1024)
@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
 
     db.init_app(app, settings or Settings.from_env())
     errors.init_app(app)
+    versions.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(overview.bp)
     app.register_blueprint(tiles.bp)

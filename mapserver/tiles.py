@@ -9,15 +9,11 @@ from sqlalchemy import text
 from layers import catalogue
 from layers.filters import EventFilter
 from layers.tiles import MAX_ZOOM, check_zoom, parse_tile, render
-from mapserver import caller, db
+from mapserver import caller, db, versions
 
 bp = Blueprint("tiles", __name__)
 
 MVT = "application/vnd.mapbox-vector-tile"
-
-
-def _event_categories() -> list[str]:
-    return db.connection().execute(text("SELECT code FROM event_category")).scalars().all()
 
 
 @bp.get("/tiles/<layer_id>/<z>/<x>/<y>.pbf")
@@ -25,20 +21,23 @@ def tile(layer_id: str, z: str, x: str, y: str):
     layer = catalogue.get(layer_id)  # 404 before any database work
     address = parse_tile(z, x, y)  # 400 before any database work
     check_zoom(layer, address)
-    filter_sql, params = "", {}
-    if layer.filters:
-        filter_sql, params = EventFilter.parse(request.args, _event_categories()).sql("e")
+    snap = versions.snapshot()  # from the worker's cache unless it is older than the TTL
+    filters = EventFilter.parse(request.args, snap.categories) if layer.filters else None
     who = caller.current()
-    body = render(db.connection(), layer, address, who.role, filter_sql, params,
-                  scope=None if who.sees_everything else who.scope)
+    scope = None if who.sees_everything else who.scope
+    tag = versions.etag(layer.id, address, who.role, scope, filters.key() if filters else "",
+                        *(snap.versions.get(t) for t in layer.reads))
+    headers = {"ETag": f'W/"{tag}"', "Vary": "Accept-Encoding, X-Demo-User", "Cache-Control": "private, no-cache"}
+    if request.if_none_match.contains_weak(tag):
+        return Response(status=304, headers=headers)
+    filter_sql, params = filters.sql("e") if filters else ("", {})
+    body = render(db.connection(), layer, address, who.role, filter_sql, params, scope=scope)
     if not body:
-        return Response(status=204)
-    response = Response(body, mimetype=MVT)
+        return Response(status=204, headers=headers)
+    response = Response(body, mimetype=MVT, headers=headers)
     if "gzip" in request.headers.get("Accept-Encoding", ""):
         response.set_data(gzip.compress(body, compresslevel=1))  # level 1: most of the saving, little CPU
         response.headers["Content-Encoding"] = "gzip"
-    response.headers["Vary"] = "Accept-Encoding, X-Demo-User"
-    response.headers["Cache-Control"] = "private, max-age=30"
     return response
 
 

@@ -22,7 +22,7 @@ ROLES = ("commander", "citizen", "grid_worker")
 @pytest.fixture(scope="module")
 def app(city_engine):
     url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True})
+    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0})
 
 
 @pytest.fixture
@@ -254,3 +254,41 @@ def test_a_scoped_worker_sees_only_their_grids_pins_and_counts(client, city_engi
     seen = {f["properties"]["code"] for f in decode(get_tile(client, "events", 10, x, y, role="scoped"))
             .get("events", {}).get("features", [])}
     assert seen <= {cell}
+
+
+def test_revalidation_is_answered_304_before_any_database_work(city_engine, district):
+    from sqlalchemy import event
+
+    url = city_engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 60})
+    client = app.test_client()
+    x, y = tile_of(*district["inside"], 14)
+    first = client.get(f"/tiles/events/14/{x}/{y}.pbf?category=noise")
+    assert first.status_code == 200 and first.headers["ETag"].startswith('W/"')
+    statements: list[str] = []
+    engine = app.extensions["minqing.engine"]
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    again = client.get(f"/tiles/events/14/{x}/{y}.pbf?category=noise",
+                       headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    assert statements == []
+    other_filter = client.get(f"/tiles/events/14/{x}/{y}.pbf?category=dispute",
+                              headers={"If-None-Match": first.headers["ETag"]})
+    assert other_filter.status_code == 200
+
+
+def test_the_etag_changes_when_the_data_behind_the_tile_commits(client, city_engine, district):
+    x, y = tile_of(*district["inside"], 14)
+    before = {layer: client.get(f"/tiles/{layer}/14/{x}/{y}.pbf").headers["ETag"] for layer in ("events", "cells")}
+    with city_engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO event (title, category, source, reported_at, geom) VALUES ('版本', 'noise', "
+            "'citizen_qr', now(), ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"),
+            {"lon": district["inside"][0], "lat": district["inside"][1]})
+    try:
+        after = {layer: client.get(f"/tiles/{layer}/14/{x}/{y}.pbf").headers["ETag"] for layer in ("events", "cells")}
+    finally:
+        with city_engine.begin() as conn:
+            conn.execute(text("DELETE FROM event WHERE title = '版本'"))
+    assert after["events"] != before["events"]
+    assert after["cells"] == before["cells"]  # the grid layer does not read events

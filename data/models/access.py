@@ -34,3 +34,12 @@ class AuditLog(Base):
     object_type: Mapped[str]
     object_id: Mapped[str | None]
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class DataVersion(Base):
+    """Bumped by the database once per writing statement on each table that layers read."""
+
+    __tablename__ = "data_version"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
