@@ -1,4 +1,4 @@
-"""Vector tiles, TileJSON and the layer catalogue over HTTP."""
+"""Vector tiles, TileJSON, the layer catalogue and "what is here" over HTTP."""
 from __future__ import annotations
 
 import gzip
@@ -7,7 +7,9 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import text
 
 from layers import catalogue
+from layers.errors import BadFilter, UnknownLayer
 from layers.filters import EventFilter
+from layers.identify import check_point, identify
 from layers.tiles import MAX_ZOOM, check_zoom, parse_tile, render
 from mapserver import caller, db, versions
 
@@ -84,3 +86,34 @@ def layers():
         "legend": [vars(entry) for entry in layer.legend],
         "tilejson": url_for("tiles.tilejson", layer_id=layer.id),
     } for layer in catalogue.all_layers()])
+
+
+def _number(name: str, default: float | None = None) -> float:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise BadFilter(f"{name} is required", name)
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadFilter(f"{name} must be a number, got {raw!r}", name) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise BadFilter(f"{name} must be a finite number", name)
+    return value
+
+
+@bp.get("/api/identify")
+def identify_here():
+    lon, lat, radius = _number("lon"), _number("lat"), _number("radius", 25.0)
+    wanted = [w for w in request.args.get("layers", "").split(",") if w] or [l.id for l in catalogue.all_layers()]
+    try:
+        chosen = [catalogue.get(w) for w in wanted]
+    except UnknownLayer as exc:
+        raise BadFilter(str(exc), "layers") from None
+    check_point(lon, lat, radius)
+    who = caller.current()
+    scope = None if who.sees_everything else who.scope
+    features = [f for layer in chosen
+                for f in identify(db.connection(), layer, lon, lat, who.role, radius, scope)]
+    return jsonify(type="FeatureCollection", features=features)

@@ -292,3 +292,32 @@ def test_the_etag_changes_when_the_data_behind_the_tile_commits(client, city_eng
             conn.execute(text("DELETE FROM event WHERE title = '版本'"))
     assert after["events"] != before["events"]
     assert after["cells"] == before["cells"]  # the grid layer does not read events
+
+
+def test_identify_returns_the_grids_and_pins_under_a_point(client, city_engine, demo_users):
+    with city_engine.connect() as conn:
+        lon, lat, event_id, cell = conn.execute(text(
+            "SELECT ST_X(e.geom), ST_Y(e.geom), e.id, g.code FROM event e JOIN grid g ON g.id = e.grid_id "
+            "ORDER BY e.id LIMIT 1")).one()
+    body = client.get("/api/identify", query_string={"lon": lon, "lat": lat, "layers": "cells,events,residents"}
+                      ).get_json()
+    assert body["type"] == "FeatureCollection"
+    by_layer = {}
+    for feature in body["features"]:
+        by_layer.setdefault(feature["properties"]["layer"], []).append(feature)
+    assert [f["properties"]["code"] for f in by_layer["cells"]] == [cell]
+    assert event_id in [f["properties"]["id"] for f in by_layer["events"]]
+    citizen = client.get("/api/identify", query_string={"lon": lon, "lat": lat, "layers": "events"},
+                         headers={"X-Demo-User": "citizen"}).get_json()
+    assert all("id" not in f["properties"] and "title" not in f["properties"] for f in citizen["features"])
+
+
+@pytest.mark.parametrize("query,field", [
+    ({"lat": 36}, "lon"), ({"lon": 200, "lat": 36}, "lon"), ({"lon": 103, "lat": 95}, "lat"),
+    ({"lon": "x", "lat": 36}, "lon"), ({"lon": "nan", "lat": 36}, "lon"),
+    ({"lon": 103, "lat": 36, "radius": 5000}, "radius"), ({"lon": 103, "lat": 36, "layers": "nope"}, "layers"),
+])
+def test_identify_bad_input_says_why(client, query, field):
+    response = client.get("/api/identify", query_string=query)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == field
