@@ -153,6 +153,8 @@ def load_command(kind, file, crs, skip_invalid, rejects) -> None:
     except LedgerError as exc:
         _fail(str(exc))
     click.echo(f"loaded {report.rows_written:,} of {report.rows_read:,} {kind} rows")
+    for warning in report.warnings:
+        click.secho(f"warning: {warning}", fg="yellow")
     if report.rejects:
         click.echo(f"{len(report.rejects):,} rejected rows written to {report.rejects_path}")
 

@@ -16,7 +16,9 @@ Steps
      detected major version, chromium (browser tests), and make, npm or
      python3-venv if they are missing.
      Not root: uses sudo if it can; otherwise prints the apt-get command
-     line to run and stops with a non-zero exit.
+     line to run and stops with a non-zero exit. When chromium is all that
+     is missing, it prints that command as a warning and carries on: no
+     test opens a browser yet.
   2. Python: .venv, then `pip install -e '.[test]'`, redone only when
      setup.cfg or pyproject.toml change (stamp file .venv/.installed-<hash>).
   3. Front-end: when package.json exists, `npm ci` (`npm install` without a
@@ -54,6 +56,7 @@ stamp() { date +%H:%M:%S; }
 log() { printf '%s ==> %s\n' "$(stamp)" "$*"; }
 ok() { printf '%s ✓ %s\n' "$(stamp)" "$*"; }
 die() { printf '%s ✗ %s\n' "$(stamp)" "$*" >&2; exit 1; }
+warn() { printf '%s ! %s\n' "$(stamp)" "$*" >&2; }
 
 # Installers' chatter goes to a file, shown only when the command fails.
 chatter=$(mktemp "${TMPDIR:-/tmp}/minqing-setup.XXXXXX")
@@ -163,7 +166,9 @@ if ! venv_exists; then
     fi
 fi
 [[ -f package.json ]] && ! have npm && missing+=(npm)
-have chromium || missing+=(chromium)
+# Wanted soon (browser tests) and installed with the rest, but nothing runs it yet: alone it stops nothing.
+soon=()
+have chromium || soon+=(chromium)
 
 local_db=false
 [[ -z ${DATABASE_URL:-} ]] && local_db=true
@@ -193,18 +198,28 @@ describe() {  # "PostgreSQL 15 + PostGIS, chromium" for a list of package names
     echo "${joined%, }"
 }
 
-if ((${#missing[@]} == 0)); then
+apt_line() { echo "sudo apt-get update && sudo apt-get install -y --no-install-recommends $*"; }
+wanted=("${missing[@]}" "${soon[@]}")
+
+if ((${#wanted[@]} == 0)); then
     ok "nothing to install"
 elif ! is_debian; then
-    die "missing: ${missing[*]}; this is not a Debian system, so install them yourself$($local_db && echo ', or set DATABASE_URL to an existing PostGIS server')"
+    ((${#missing[@]} == 0)) ||
+        die "missing: ${wanted[*]}; this is not a Debian system, so install them yourself$($local_db && echo ', or set DATABASE_URL to an existing PostGIS server')"
+    warn "${soon[*]} not found; browser tests will need it: install it yourself"
 elif [[ $priv == none ]]; then
-    {
-        printf '%s ✗ missing system packages (%s); installing them needs root. Run:\n' "$(stamp)" "$(describe "${missing[@]}")"
-        printf '    sudo apt-get update && sudo apt-get install -y --no-install-recommends %s\n' "${missing[*]}"
-        printf '  then run this again%s.\n' "$( ((${#pg_missing[@]})) && echo ' (or set DATABASE_URL to an existing PostGIS server to skip PostgreSQL)')"
-    } >&2
-    exit 1
+    if ((${#missing[@]})); then
+        {
+            printf '%s ✗ missing system packages (%s); installing them needs root. Run:\n' "$(stamp)" "$(describe "${wanted[@]}")"
+            printf '    %s\n' "$(apt_line "${wanted[@]}")"
+            printf '  then run this again%s.\n' "$( ((${#pg_missing[@]})) && echo ' (or set DATABASE_URL to an existing PostGIS server to skip PostgreSQL)')"
+        } >&2
+        exit 1
+    fi
+    warn "${soon[*]} is not installed; browser tests will need it, and installing it needs root. Run:"
+    printf '    %s\n' "$(apt_line "${soon[@]}")" >&2
 else
+    missing=("${wanted[@]}")
     log "installing $(describe "${missing[@]}")"
     quietly as_root apt-get update
     if $local_db && [[ -z ${MINQING_PG_VERSION:-} ]] && ! pg_installed "$pg_version"; then

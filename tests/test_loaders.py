@@ -1,11 +1,13 @@
 """data.loaders on real PostGIS: every format and CRS loads; every bad input is named by row and writes nothing."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyproj
 import pytest
 import shapely
 from shapely.geometry import LineString, Point, Polygon, box
@@ -19,6 +21,9 @@ TABLES = ("grid", "grid_leaf_piece", "house", "household", "person", "place", "t
           "event_category", "department")
 WEST, EAST = box(103.80, 36.00, 103.85, 36.10), box(103.85, 36.00, 103.90, 36.10)
 TOWN = box(103.80, 36.00, 103.90, 36.10)
+NEAR = box(103.90, 36.00, 104.00, 36.10)  # a second district, sharing TOWN's east edge
+NEAR_WEST, NEAR_EAST = box(103.90, 36.00, 103.95, 36.10), box(103.95, 36.00, 104.00, 36.10)
+METRES_PER_DEGREE_LAT = 110_960  # at 36° N
 GRIDS = [  # code, name, level, geometry
     ("620105", "城关区", "district", TOWN),
     ("620105.001", "东岗街道", "street", TOWN),
@@ -258,7 +263,7 @@ def _persons_csv(path, bad_row: int, **bad) -> Path:
 
 
 def _grids_file(path, bad_row: int, code: str, level: str, geometry) -> Path:
-    rows = [("620105.001.001.03", "新网格", "cell", WEST), ("620105.001.001.04", "另一网格", "cell", EAST)]
+    rows = [("620106", "新区", "district", NEAR), ("620106.001", "新街道", "street", NEAR)]
     rows.insert(bad_row - 1, (code, "坏网格", level, geometry))
     grid_frame(rows).to_file(path)
     return path
@@ -439,11 +444,11 @@ def test_skip_invalid_writes_good_rows_and_a_rejects_file(town, tmp_path):
 def test_skip_invalid_takes_a_rejected_grids_subtree_with_it(town, tmp_path):
     path = tmp_path / "grids.gpkg"
     grid_frame([
-        ("620105.002", "新街道", "street", TOWN),
-        ("620105.003", "坏街道", "street", BOW_TIE),
-        ("620105.003.001", "坏街道的社区", "community", TOWN),
-        ("620105.003.001.01", "坏街道的网格", "cell", TOWN),
-        ("620105.002.001", "新社区", "community", TOWN),
+        ("620106", "新区", "district", NEAR),
+        ("620106.003", "坏街道", "street", BOW_TIE),
+        ("620106.003.001", "坏街道的社区", "community", NEAR),
+        ("620106.003.001.01", "坏街道的网格", "cell", NEAR),
+        ("620106.001", "新街道", "street", NEAR),
     ]).to_file(path)
     target = tmp_path / "out" / "grid_rejects.csv"
     target.parent.mkdir()
@@ -451,15 +456,14 @@ def test_skip_invalid_takes_a_rejected_grids_subtree_with_it(town, tmp_path):
     assert report.rows_written == 2
     assert [(r, reason.split(":")[0]) for r, reason in report.rejects] == [
         (2, "invalid geometry"),
-        (3, "parent grid 620105.003 is rejected"),
-        (4, "parent grid 620105.003.001 is rejected"),
+        (3, "parent grid 620106.003 is rejected"),
+        (4, "parent grid 620106.003.001 is rejected"),
     ]
     with town.connect() as conn:
-        codes = conn.execute(text("SELECT code FROM grid WHERE code LIKE '620105.00_%' ORDER BY code")).scalars().all()
-    assert codes == ["620105.001", "620105.001.001", "620105.001.001.01", "620105.001.001.02", "620105.002",
-                     "620105.002.001"]
+        codes = conn.execute(text("SELECT code FROM grid WHERE code LIKE '620106%' ORDER BY code")).scalars().all()
+    assert codes == ["620106", "620106.001"]
     rejects = pd.read_csv(target, dtype=str)
-    assert rejects.code.tolist() == ["620105.003", "620105.003.001", "620105.003.001.01"]
+    assert rejects.code.tolist() == ["620106.003", "620106.003.001", "620106.003.001.01"]
     assert rejects.wkt[0].startswith("POLYGON ((103.8 36")  # the original geometry, to fix and load again
 
 
@@ -470,3 +474,101 @@ def test_skip_invalid_persons_only_make_households_for_good_rows(town, tmp_path)
     with town.connect() as conn:
         assert conn.execute(text("SELECT ref FROM household ORDER BY ref")).scalars().all() == ["HH1", "HH3"]
     assert report.rejects == [(2, "house_ref H9 does not exist")]
+
+
+# ---------------------------------------------------------------- grids tile their parents
+
+
+def load_grids(engine, path: Path, rows, **options):
+    grid_frame(rows).to_file(path)
+    return load_file(engine, "grids", path, **options)
+
+
+def geodesic_m2(geom) -> float:
+    return abs(pyproj.Geod(ellps="WGS84").geometry_area_perimeter(geom)[0])
+
+
+def m2_in(message: str) -> int:
+    return int(re.search(r"(\d+) m²", message)[1])
+
+
+def test_a_complete_set_of_grids_loads_with_no_warnings(empty_db, tmp_path):
+    # WEST's corner sits mid-way along TOWN's 9 km north edge: straight in lon/lat, bowed 1 m in UTM
+    rows = GRIDS + [("620106", "新区", "district", NEAR), ("620106.001", "西街道", "street", NEAR_WEST),
+                    ("620106.002", "东街道", "street", NEAR_EAST)]
+    before = counts(empty_db)
+    report = load_grids(empty_db, tmp_path / "grids.gpkg", rows)
+    assert (report.rows_written, report.rejects, report.warnings) == (8, [], [])
+    assert counts(empty_db)["grid"] == before["grid"] + 8
+
+
+def test_overlapping_siblings_are_rejected_naming_both(town, tmp_path):
+    path = tmp_path / "grids.gpkg"
+    wide_west = box(103.90, 36.00, 103.96, 36.10)  # 0.01 degrees into NEAR_EAST
+    across = box(103.84, 36.00, 103.86, 36.01)  # over both current cells of 620105.001.001
+    rows = [("620106", "新区", "district", NEAR), ("620106.001", "西街道", "street", wide_west),
+            ("620106.002", "东街道", "street", NEAR_EAST), ("620105.001.001.03", "跨格", "cell", across)]
+    before = counts(town)
+    with pytest.raises(LoadError) as caught:
+        load_grids(town, path, rows)
+    assert counts(town) == before
+    problems = dict(caught.value.problems)
+    assert sorted(problems) == [2, 3, 4]
+    assert problems[2] == problems[3]
+    assert problems[2].startswith("620106.001 (row 2) and 620106.002 (row 3) overlap by ")
+    assert m2_in(problems[2]) == pytest.approx(geodesic_m2(wide_west & NEAR_EAST), rel=0.005)
+    assert "620105.001.001.03 (row 4) and current grid 620105.001.001.01 overlap by " in problems[4]
+    assert "620105.001.001.03 (row 4) and current grid 620105.001.001.02 overlap by " in problems[4]
+    report = load_file(town, "grids", path, skip_invalid=True)
+    assert (report.rows_written, [r for r, _ in report.rejects]) == (1, [2, 3, 4])
+    assert report.warnings == []  # no child of 620106 was written: no gap to speak of yet
+
+
+def test_a_grid_sticking_out_of_its_parent_is_rejected_with_its_subtree(town, tmp_path):
+    path = tmp_path / "grids.gpkg"
+    too_wide = box(103.90, 36.00, 104.01, 36.10)  # 0.01 degrees (~900 m) east of NEAR
+    rows = [("620106", "新区", "district", NEAR), ("620106.001", "宽街道", "street", too_wide),
+            ("620106.001.001", "宽街道的社区", "community", NEAR_WEST)]
+    before = counts(town)
+    with pytest.raises(LoadError) as caught:
+        load_grids(town, path, rows)
+    assert counts(town) == before
+    problems = dict(caught.value.problems)
+    assert sorted(problems) == [2, 3]
+    assert problems[2].startswith("grid 620106.001 sticks out of its parent 620106 by ")
+    assert m2_in(problems[2]) == pytest.approx(geodesic_m2(too_wide - NEAR), rel=0.005)
+    assert problems[3] == "parent grid 620106.001 is rejected"
+    report = load_file(town, "grids", path, skip_invalid=True)
+    assert (report.rows_written, [r for r, _ in report.rejects]) == (1, [2, 3])
+
+
+@pytest.mark.parametrize(("overhang", "rejected"), [(0.02, False), (0.2, True)])
+def test_the_tolerance_is_five_centimetres_against_a_parent_in_the_ledger(town, tmp_path, overhang, rejected):
+    assert load_grids(town, tmp_path / "district.gpkg", [("620106", "新区", "district", NEAR)]).rows_written == 1
+    south = 36.00 - overhang / METRES_PER_DEGREE_LAT
+    path = tmp_path / "street.gpkg"
+    rows = [("620106.001", "西街道", "street", box(103.90, south, 103.95, 36.10))]
+    before = counts(town)
+    if not rejected:
+        assert load_grids(town, path, rows).rows_written == 1
+        return
+    with pytest.raises(LoadError) as caught:
+        load_grids(town, path, rows)
+    assert counts(town) == before
+    [(row, reason)] = caught.value.problems
+    assert row == 1 and "sticks out of its parent 620106 by " in reason
+    assert re.search(r"up to 0\.(19|20|21) m \(tolerance 0\.05 m\)", reason), reason
+
+
+def test_a_gap_is_reported_as_a_warning_with_its_area_and_written(town, tmp_path):
+    before = counts(town)
+    report = load_grids(town, tmp_path / "first.gpkg", [("620106", "新区", "district", NEAR),
+                                                         ("620106.001", "西街道", "street", NEAR_WEST)])
+    assert (report.rows_written, report.rejects) == (2, [])
+    assert counts(town)["grid"] == before["grid"] + 2
+    [warning] = report.warnings
+    assert re.fullmatch(r"children of 620106 leave \d+ m² of it uncovered", warning), warning
+    assert m2_in(warning) == pytest.approx(geodesic_m2(NEAR_EAST), rel=0.005)
+    # the rest of the children in a later file close the gap, checked against the sibling already loaded
+    report = load_grids(town, tmp_path / "rest.gpkg", [("620106.002", "东街道", "street", NEAR_EAST)])
+    assert (report.rows_written, report.warnings) == (1, [])

@@ -17,6 +17,7 @@ from data.loaders.geometry import check_geometries
 from data.loaders.kinds import kind_named
 from data.loaders.read import Source, read_source
 from data.loaders.refs import check_references
+from data.loaders.tiling import check_tiling
 from data.loaders.write import write_rows
 
 SHOWN_PROBLEMS = 5
@@ -24,13 +25,17 @@ SHOWN_PROBLEMS = 5
 
 @dataclass
 class LoadReport:
-    """What a load did; `rejects` are (row, reason) with 1-based data rows (a CSV header is not a row)."""
+    """What a load did; `rejects` are (row, reason) with 1-based data rows (a CSV header is not a row).
+
+    `warnings` say what was written but deserves a look, such as grids whose children leave a gap.
+    """
 
     kind: str
     rows_read: int
     rows_written: int
     rejects: list[tuple[int, str]] = field(default_factory=list)
     rejects_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def default_rejects_path(path: str | Path) -> Path:
@@ -70,6 +75,8 @@ def load_file(engine: Engine, kind: str, path: str | Path, crs: str | int | None
     Any bad row raises LoadError(problems=[(row, reason), ...]) and writes nothing, unless
     `skip_invalid`: then the good rows are written and the bad ones go to `rejects_path` (default
     FILE.rejects.csv beside the input). A database error rolls everything back and raises LoadError.
+    A grid must lie within its parent and overlap none of its siblings (to `tiling.TOLERANCE`); children
+    that leave part of their parent uncovered are written, with a line in the report's `warnings`.
     """
     spec = kind_named(kind)
     source = read_source(path, spec, crs)
@@ -85,6 +92,10 @@ def load_file(engine: Engine, kind: str, path: str | Path, crs: str | int | None
         with connection.cursor() as cursor:
             bad = {pos for pos, reasons in problems.items() if reasons}
             problems = merge(problems, check_references(cursor, spec, rows, bad))
+            warnings: list[str] = []
+            if spec.table == "grid":
+                tiling, warnings = check_tiling(cursor, rows, geoms, problems)
+                problems = merge(problems, tiling)
             rejects = as_rejects(problems)
             if rejects and not skip_invalid:
                 raise LoadError(_summary(spec.name, len(rows), rejects), problems=rejects)
@@ -112,4 +123,4 @@ def load_file(engine: Engine, kind: str, path: str | Path, crs: str | int | None
     if spec.table == "grid" and written:
         with engine.begin() as conn:  # derived shapes for tiles; tiles fall back to raw geometry meanwhile
             generalize.refresh(conn)
-    return LoadReport(spec.name, len(rows), written, rejects, target)
+    return LoadReport(spec.name, len(rows), written, rejects, target, warnings)
