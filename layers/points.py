@@ -8,21 +8,23 @@ from __future__ import annotations
 
 from layers.catalogue import Band
 
-# one point per current leaf grid, at a point inside it, counting the grid's rows that match
+# one point per current leaf grid, at a point inside it, counting the grid's rows that match: one
+# grouped scan joined to the placed grids (a per-grid subquery was 40x slower at city scale)
 PER_CELL = """
 WITH hit AS (
   SELECT g.id, ST_PointOnSurface(g.geom) AS geom, g.code, g.name
   FROM grid g, env
   WHERE g.valid_to IS NULL AND g.geom && env.bbox {in_scope_grid:g.path}
-    AND NOT EXISTS (SELECT 1 FROM grid k WHERE k.valid_to IS NULL AND k.path <@ g.path AND k.id <> g.id)
+    AND EXISTS (SELECT 1 FROM grid_leaf_piece l WHERE l.grid_id = g.id)
 ), placed AS (
   SELECT hit.* FROM hit, env, LATERAL ST_Transform(hit.geom, 3857) AS m
   WHERE ST_X(m) >= ST_XMin(env.tile) AND ST_X(m) < ST_XMax(env.tile)
     AND ST_Y(m) >= ST_YMin(env.tile) AND ST_Y(m) < ST_YMax(env.tile)
+), agg AS (
+  {aggregate}
 )
 SELECT placed.code, placed.name, agg.*, placed.geom
-FROM placed CROSS JOIN LATERAL ({aggregate}) agg
-WHERE agg.count > 0
+FROM placed JOIN agg ON agg.grid_id = placed.id
 """
 
 # rows of the exact tile (half-open) snapped to a square of `pixels` tile pixels, counted per square
@@ -51,7 +53,8 @@ GROUP BY i, j, env.tile
 
 
 def per_cell_band(minzoom: int, maxzoom: int, aggregate: str, columns: tuple[str, ...]) -> Band:
-    """`aggregate` is a SELECT of counts for the grid `placed.id` (it must name a `count` column)."""
+    """`aggregate` selects `grid_id` and counts (one named `count`) for rows WHERE grid_id IN
+    (SELECT id FROM placed), GROUP BY grid_id."""
     return Band(minzoom, maxzoom, PER_CELL.replace("{aggregate}", aggregate), ("code", "name", *columns),
                 aggregate=True)
 
@@ -69,7 +72,8 @@ def pinned_layer_bands(table: str, columns_sql: str, columns: tuple[str, ...], p
                        minzoom: int = 8) -> tuple[Band, ...]:
     """Per-grid counts below `points_from`, single pins from there on, for a table pinned to grids."""
     per_cell = per_cell_band(minzoom, points_from - 1,
-                             f"SELECT {count_sql} FROM {table} p WHERE p.grid_id = placed.id", count_columns)
+                             f"SELECT p.grid_id, {count_sql} FROM {table} p "
+                             "WHERE p.grid_id IN (SELECT id FROM placed) GROUP BY p.grid_id", count_columns)
     points = Band(points_from, 22, f"SELECT {columns_sql}, p.geom FROM {table} p, env "
                                    "WHERE p.geom && env.bbox {in_scope_pin:p.grid_id}", columns)
     return per_cell, points

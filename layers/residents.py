@@ -6,20 +6,17 @@ counts are absent from their tiles, not merely hidden by style.
 from layers.catalogue import PERSON_LEVEL_ROLES, Band, Layer, LegendEntry
 from layers.points import per_cell_band
 
-COUNTS = """count(*) AS count, count(DISTINCT hh.id) AS households,
-  count(*) FILTER (WHERE 'elderly_alone' = ANY(r.tags)) AS elderly_alone,
-  count(*) FILTER (WHERE 'left_behind_child' = ANY(r.tags)) AS left_behind_children,
-  count(*) FILTER (WHERE 'subsistence' = ANY(r.tags)) AS subsistence,
-  count(*) FILTER (WHERE 'disabled' = ANY(r.tags)) AS disabled,
-  count(*) FILTER (WHERE 'floating' = ANY(r.tags)) AS floating,
-  count(*) FILTER (WHERE r.is_key_person) AS key_persons"""
+SUMS = """sum(s.residents) AS count, sum(s.households) AS households, sum(s.elderly_alone) AS elderly_alone,
+  sum(s.left_behind_children) AS left_behind_children, sum(s.subsistence) AS subsistence,
+  sum(s.disabled) AS disabled, sum(s.floating) AS floating, sum(s.key_persons) AS key_persons"""
 COUNT_COLUMNS = ("count", "households", "elderly_alone", "left_behind_children", "subsistence", "disabled",
                  "floating", "key_persons")
 PUBLIC = ("code", "name", "count", "households", "elderly_alone", "left_behind_children")
 
+# house_residents is kept by triggers on person and household (migration 0004), so no tile joins people
 PER_HOUSE = f"""
-SELECT h.address AS name, {COUNTS}, h.geom
-FROM house h JOIN household hh ON hh.house_id = h.id JOIN person r ON r.household_id = hh.id, env
+SELECT h.address AS name, {SUMS}, h.geom
+FROM house h JOIN house_residents s ON s.house_id = h.id, env
 WHERE h.geom && env.bbox {{in_scope_pin:h.grid_id}}
 GROUP BY h.id
 """
@@ -27,8 +24,8 @@ GROUP BY h.id
 LAYER = Layer(
     id="residents", title="人口", title_en="residents", geometry="point", reads=("grid", "house", "household", "person"),
     bands=(
-        per_cell_band(8, 15, f"SELECT {COUNTS} FROM house h JOIN household hh ON hh.house_id = h.id "
-                             "JOIN person r ON r.household_id = hh.id WHERE h.grid_id = placed.id", COUNT_COLUMNS),
+        per_cell_band(8, 15, f"SELECT h.grid_id, {SUMS} FROM house h JOIN house_residents s ON s.house_id = h.id "
+                             "WHERE h.grid_id IN (SELECT id FROM placed) GROUP BY h.grid_id", COUNT_COLUMNS),
         Band(16, 22, PER_HOUSE, ("name", *COUNT_COLUMNS)),
     ),
     properties={"*": PUBLIC, **{role: ("code", "name", *COUNT_COLUMNS) for role in PERSON_LEVEL_ROLES}},

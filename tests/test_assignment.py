@@ -167,9 +167,23 @@ def test_recoding_grids_refreshes_old_and_new_ancestors(city_conn):
     assert second not in set(current_leaves(city_conn).code)
 
 
-def test_a_pin_written_during_an_uncommitted_edit_follows_the_edit(city_engine):
+@pytest.fixture(scope="module")
+def own_city(tiny_city):
+    """A private copy of the tiny city for tests that must commit (the shared one stays as loaded)."""
+    from data.demo.load import load
+    from tests.conftest import migrated_engine
+
+    engine = migrated_engine("minqing_test_assignment_commits")
+    load(engine, tiny_city, progress=False)
+    yield engine
+    engine.dispose()
+
+
+def test_a_pin_written_during_an_uncommitted_edit_follows_the_edit(own_city):
     """Session A merges two cells; B inserts a house inside one of them before A commits."""
     import threading
+
+    city_engine = own_city
 
     with city_engine.connect() as probe:
         low, high, _ = _cell_pair(probe)

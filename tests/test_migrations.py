@@ -11,7 +11,7 @@ from data.models import Base
 from tests.conftest import fresh_database
 from data.db import make_engine
 
-LEDGER = {"grid", "grid_shape", "data_version", "grid_leaf_piece", "department", "event_category", "staff", "house", "household", "person",
+LEDGER = {"grid", "grid_shape", "data_version", "house_residents", "grid_leaf_piece", "department", "event_category", "staff", "house", "household", "person",
           "place", "thing", "organization", "event", "event_log", "visit", "app_user", "audit_log", "demo_hotspot"}
 
 
@@ -24,7 +24,7 @@ def scratch():
 
 def test_upgrade_from_empty_then_downgrade_cleanly(scratch):
     migrate.upgrade(scratch)
-    assert migrate.current_revision(scratch) == "0003_data_version"
+    assert migrate.current_revision(scratch) == "0004_house_residents"
     assert LEDGER <= set(inspect(scratch).get_table_names())
 
     migrate.downgrade(scratch, "base")
@@ -37,7 +37,7 @@ def test_upgrade_from_empty_then_downgrade_cleanly(scratch):
     assert leftovers == []
 
     migrate.upgrade(scratch)  # and up again, from a downgraded database
-    assert migrate.current_revision(scratch) == "0003_data_version"
+    assert migrate.current_revision(scratch) == "0004_house_residents"
 
 
 def test_models_match_the_migrated_schema(scratch):

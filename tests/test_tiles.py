@@ -321,3 +321,31 @@ def test_identify_bad_input_says_why(client, query, field):
     response = client.get("/api/identify", query_string=query)
     assert response.status_code == 400
     assert response.get_json()["error"]["field"] == field
+
+
+def test_resident_counts_add_up_and_follow_new_residents(client, city_engine, district):
+    def total(z: int) -> int:
+        return sum(f["properties"]["count"] for x, y in tiles_covering(district["bounds"], z)
+                   for f in decode(get_tile(client, "residents", z, x, y)).get("residents", {}).get("features", []))
+
+    with city_engine.connect() as conn:
+        people = conn.execute(text("SELECT count(*) FROM person")).scalar_one()
+    assert total(10) == people
+    with city_engine.begin() as conn:
+        household = conn.execute(text("SELECT min(id) FROM household")).scalar_one()
+        conn.execute(text("INSERT INTO person (household_id, name, gender, birth_date, tags) "
+                          "VALUES (:h, '新居民', 'F', '1950-01-01', '{elderly_alone}')"), {"h": household})
+    try:
+        assert total(10) == people + 1
+        with city_engine.connect() as conn:  # per building (z16+), from the same summary
+            lon, lat, address, expected = conn.execute(text(
+                "SELECT ST_X(h.geom), ST_Y(h.geom), h.address, (SELECT count(*) FROM person r JOIN household x "
+                "ON x.id = r.household_id WHERE x.house_id = h.id) FROM house h JOIN household hh "
+                "ON hh.house_id = h.id WHERE hh.id = :h"), {"h": household}).one()
+        x, y = tile_of(lon, lat, 17)
+        features = decode(get_tile(client, "residents", 17, x, y))["residents"]["features"]
+        assert [f["properties"]["count"] for f in features if f["properties"]["name"] == address] == [expected]
+    finally:
+        with city_engine.begin() as conn:
+            conn.execute(text("DELETE FROM person WHERE name = '新居民'"))
+    assert total(10) == people

@@ -72,3 +72,19 @@ class Organization(Pinned, Base):
     name: Mapped[str]
     kind: Mapped[str]
     members: Mapped[int | None]
+
+
+class HouseResidents(Base):
+    """Derived by the database (migration 0004): resident counts per house, for tiles that never show people."""
+
+    __tablename__ = "house_residents"
+
+    house_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("house.id", ondelete="CASCADE"), primary_key=True)
+    residents: Mapped[int]
+    households: Mapped[int]
+    elderly_alone: Mapped[int]
+    left_behind_children: Mapped[int]
+    subsistence: Mapped[int]
+    disabled: Mapped[int]
+    floating: Mapped[int]
+    key_persons: Mapped[int]
