@@ -4,10 +4,12 @@ from __future__ import annotations
 import gzip
 import math
 
+import jsonschema
 import mapbox_vector_tile
 import numpy as np
 import pytest
 import shapely
+import shapely.geometry
 from sqlalchemy import text
 
 from data.generalize import BANDS
@@ -167,6 +169,31 @@ def test_generalised_grids_are_a_valid_coverage_at_every_band(city_engine, band)
             simplified, original = sum(r[1] for r in rows), sum(r[2] for r in rows)
             assert abs(simplified - original) / original < 0.01
             assert np.all(shapely.is_valid(geoms))
+
+
+# The parts of TileJSON 3.0.0 (github.com/mapbox/tilejson-spec, 3.0.0/README.md) this service promises.
+TILEJSON_SCHEMA = {
+    "type": "object",
+    "required": ["tilejson", "tiles", "vector_layers"],
+    "properties": {
+        "tilejson": {"const": "3.0.0"},
+        "tiles": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        "vector_layers": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["id", "fields"],
+            "properties": {"id": {"type": "string"}, "fields": {"type": "object"},
+                           "minzoom": {"type": "integer", "minimum": 0, "maximum": 30},
+                           "maxzoom": {"type": "integer", "minimum": 0, "maximum": 30}}}},
+        "bounds": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
+        "minzoom": {"type": "integer", "minimum": 0, "maximum": 30},
+        "maxzoom": {"type": "integer", "minimum": 0, "maximum": 30},
+        "attribution": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
+    },
+}
+
+
+@pytest.mark.parametrize("layer_id", [layer.id for layer in catalogue.all_layers()])
+def test_every_tilejson_validates(client, layer_id):
+    jsonschema.validate(client.get(f"/tiles/{layer_id}.json").get_json(), TILEJSON_SCHEMA)
 
 
 def test_tilejson_describes_the_layer(client, district):
@@ -349,3 +376,20 @@ def test_resident_counts_add_up_and_follow_new_residents(client, city_engine, di
         with city_engine.begin() as conn:
             conn.execute(text("DELETE FROM person WHERE name = '新居民'"))
     assert total(10) == people
+
+
+@pytest.mark.parametrize("layer_id", [layer.id for layer in catalogue.all_layers()])
+def test_every_layer_renders_valid_geojson_from_a_plain_connection(city_engine, district, layer_id):
+    """What a notebook does: no Flask, only the catalogue and a database connection."""
+    from layers.geojson import feature_collection
+
+    layer = catalogue.get(layer_id)
+    with city_engine.connect() as conn:
+        collection = feature_collection(conn, layer, district["bounds"], z=max(layer.minzoom, 12), role="analyst")
+    assert collection["type"] == "FeatureCollection" and collection["features"]
+    for feature in collection["features"]:
+        geometry = shapely.geometry.shape(feature["geometry"])
+        assert geometry.is_valid and not geometry.is_empty
+        lon, lat = geometry.representative_point().coords[0]
+        assert -180 <= lon <= 180 and -90 <= lat <= 90
+        assert set(feature["properties"]) <= set(layer.visible("analyst"))
