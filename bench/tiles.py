@@ -64,8 +64,14 @@ class Client:
     def get(self, path: str, etag: str | None = None) -> tuple[float, int, bytes, str | None]:
         headers = {"Accept-Encoding": "gzip", **({"If-None-Match": etag} if etag else {})}
         started = time.perf_counter()
-        self.connection.request("GET", path, headers=headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request("GET", path, headers=headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.connection.close()  # the server closed an idle keep-alive connection: reconnect, time again
+            started = time.perf_counter()
+            self.connection.request("GET", path, headers=headers)
+            response = self.connection.getresponse()
         body = response.read()
         elapsed = (time.perf_counter() - started) * 1000
         if response.getheader("Content-Encoding") == "gzip":
@@ -98,7 +104,7 @@ def main() -> None:
     env = {**os.environ, "DATABASE_URL": url}
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen([str(gunicorn), "--bind", f"127.0.0.1:{args.port}", "--workers", "2", "--threads", "4",
-                               "--log-level", "warning", "mapserver.wsgi:app"], env=env)
+                               "--keep-alive", "60", "--log-level", "warning", "mapserver.wsgi:app"], env=env)
     root = f"http://127.0.0.1:{args.port}"
     client = Client(args.port)
     direct = engine.connect()
