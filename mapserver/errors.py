@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from psycopg import errors as pg
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -20,6 +21,14 @@ STATUS = (
     (ConfigError, 500),
     (LedgerError, 400),
     (LayerError, 400),
+)
+
+# what the database said, by the driver's error class: (status, reason shown to the caller)
+DATABASE_STATUS = (
+    (pg.QueryCanceled, 503, "the database took too long; try again"),
+    (pg.LockNotAvailable, 503, "the data is being changed; try again"),
+    (pg.IntegrityError, 409, "the change conflicts with data already stored"),
+    (pg.DataError, 400, "a value was not acceptable to the database"),
 )
 
 
@@ -39,9 +48,19 @@ def init_app(app: Flask) -> None:
         status = next(code for kind, code in STATUS if isinstance(exc, kind))
         return error_body(status, str(exc), getattr(exc, "field", None))
 
-    @app.errorhandler(OperationalError)
-    def database_down(exc: DBAPIError):
-        log.error("database unavailable: %s", exc.orig)
-        response, status = error_body(503, "database unavailable")
-        response.headers["Retry-After"] = "5"
-        return response, status
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError):
+        for kind, status, reason in DATABASE_STATUS:
+            if isinstance(exc.orig, kind):
+                log.warning("%s: %s", reason, exc.orig)
+                response, status = error_body(status, reason)
+                if status == 503:
+                    response.headers["Retry-After"] = "2"
+                return response, status
+        if isinstance(exc, OperationalError):  # connection refused, server restarting
+            log.error("database unavailable: %s", exc.orig)
+            response, status = error_body(503, "database unavailable")
+            response.headers["Retry-After"] = "5"
+            return response, status
+        log.exception("database error")
+        return error_body(500, "internal database error; it has been logged")

@@ -169,6 +169,9 @@ fi
 # Wanted soon (browser tests) and installed with the rest, but nothing runs it yet: alone it stops nothing.
 soon=()
 have chromium || soon+=(chromium)
+# Chinese labels in headless screenshots need a CJK font (a user's own browser has one already)
+[[ -d /usr/share/fonts/opentype/noto ]] && compgen -G '/usr/share/fonts/opentype/noto/NotoSansCJK*' >/dev/null \
+    || soon+=(fonts-noto-cjk)
 
 local_db=false
 [[ -z ${DATABASE_URL:-} ]] && local_db=true

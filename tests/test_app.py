@@ -69,3 +69,26 @@ def test_unknown_path_is_a_json_404(client):
     response = client.get("/no/such/thing")
     assert response.status_code == 404
     assert response.get_json()["error"]["status"] == 404
+
+
+@pytest.mark.parametrize("sql,status", [
+    ("SELECT pg_sleep(2)", 503),  # statement_timeout below
+    ("INSERT INTO department (id, code, name, name_en) VALUES (1, 'dup', 'x', 'x')", 409),
+    ("SELECT 1/0", 400),
+    ("SELECT * FROM no_such_table", 500),
+])
+def test_database_failures_answer_json_with_a_reason(city_engine, sql, status):
+    from flask import Blueprint
+
+    from mapserver import db
+
+    url = city_engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, statement_timeout_ms=500), {"TESTING": True})
+    bp = Blueprint("boom", __name__)
+    bp.get("/boom")(lambda: str(db.connection().execute(text(sql)).first()))
+    app.register_blueprint(bp)
+    response = app.test_client().get("/boom")
+    assert response.status_code == status
+    assert response.get_json()["error"]["reason"]
+    if status == 503:
+        assert response.headers["Retry-After"]
