@@ -5,7 +5,6 @@ import os
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from data import migrate

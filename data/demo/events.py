@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from data.lifecycle import DEADLINE_HOURS
 from data.vocab import EVENT_CATEGORIES
@@ -145,3 +146,58 @@ def histories(rng, category: np.ndarray, reported: np.ndarray, as_of: datetime) 
 
 def category_names() -> dict[str, str]:
     return {code: zh for code, zh, _, _ in EVENT_CATEGORIES}
+
+
+def build(rng, city, frame, house: pd.DataFrame, spec, outline) -> None:
+    """Fill the city's event, event_log and demo_hotspot tables."""
+    spots = hotspots(rng, spec.hotspots, spec.events, house[["x", "y"]].to_numpy(), city.as_of)
+    hot_xy, hot_cat, hot_when, spots["n_events"] = hotspot_events(rng, spots, outline)
+    n_bg = spec.events - len(hot_xy)
+    category, when = event_times(rng, n_bg, city.as_of)
+    weights = house.households.to_numpy() / house.households.sum()
+    home = house[["x", "y"]].to_numpy()[rng.choice(len(house), size=n_bg, p=weights)]
+    at = home + rng.normal(0, 25, (n_bg, 2))
+    strayed = ~shapely.contains_xy(outline, at[:, 0], at[:, 1])
+    at[strayed] = home[strayed]
+    xy = np.vstack([at, hot_xy])
+    category = np.concatenate([category, hot_cat])
+    reported = np.concatenate([when, hot_when]).astype("datetime64[ns]")
+    order = np.argsort(reported, kind="stable")
+    xy, category, reported = xy[order], category[order], reported[order]
+    n = len(category)
+
+    state, log = histories(rng, category, reported, city.as_of)
+    lon, lat = frame.xy_to_lonlat(xy[:, 0], xy[:, 1])
+    cat_zh = category_names()
+    compound_of = house.compound.to_numpy()[cKDTree(house[["x", "y"]].to_numpy()).query(xy)[1]]  # nearest
+    dept = dict(zip(city.tables["event_category"].code, city.tables["event_category"].department_id))
+    to_department = rng.random(n) < 0.6
+    major = rng.random(n) < 0.02
+    source = rng.choice(SOURCES[0], size=n, p=SOURCES[1])
+    rated = state.status.eq("closed").to_numpy() & np.isin(source, ["citizen_qr", "hotline_12345", "grid_worker"])
+    utc = lambda a: pd.to_datetime(a).tz_localize("UTC")  # noqa: E731
+    city.tables["event"] = pd.DataFrame({
+        "id": np.arange(1, n + 1), "ref": [f"E{i:08d}" for i in range(1, n + 1)],
+        "title": [f"{c}附近{cat_zh[k]}" for c, k in zip(compound_of, category)],
+        "category": category, "source": source, "status": state.status.to_numpy(),
+        "level": state.level.to_numpy(), "priority": np.where(major, 1, rng.choice([2, 3], size=n, p=[0.7, 0.3])),
+        "is_major": major,
+        "department_id": np.where(to_department, [dept[c] for c in category], None),
+        "reported_at": utc(reported), "due_at": utc(state.due_at.to_numpy()),
+        "resolved_at": utc(state.resolved_at.to_numpy()), "closed_at": utc(state.closed_at.to_numpy()),
+        "overdue": state.overdue.to_numpy(),
+        "satisfaction": pd.Series(rng.choice([1, 2, 3, 4, 5], size=n, p=[.03, .05, .12, .35, .45]),
+                                  dtype="Int64").where(rated),
+        "geom": shapely.points(np.round(lon, 7), np.round(lat, 7)),
+    })
+    actor = np.where(log.level == "grid", "网格员", np.where(log.level == "community", "社区工作站", "街道综治中心"))
+    city.tables["event_log"] = pd.DataFrame({
+        "id": np.arange(1, len(log) + 1), "event_id": log.event_idx + 1, "at": utc(log["at"].to_numpy()),
+        "actor": actor, "from_status": log.from_status, "to_status": log.to_status, "level": log.level,
+    })
+    hlon, hlat = frame.xy_to_lonlat(spots.x.to_numpy(), spots.y.to_numpy())
+    city.tables["demo_hotspot"] = pd.DataFrame({
+        "id": spots.id, "category": spots.category, "center": shapely.points(hlon, hlat),
+        "radius_m": spots.radius_m, "starts_at": spots.starts_at, "ends_at": spots.ends_at,
+        "n_events": spots.n_events,
+    })
