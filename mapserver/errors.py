@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from data.errors import ConfigError, LedgerError, LoadError
+from data.selection import BadSelection
 from layers.errors import BadFilter, BadTileRequest, LayerError, UnknownLayer
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ STATUS = (
     (BadTileRequest, 400),
     (BadFilter, 400),
     (LoadError, 400),
+    (BadSelection, 400),
     (ConfigError, 500),
     (LedgerError, 400),
     (LayerError, 400),

@@ -1,7 +1,7 @@
 """What the data behind a tile looks like now, known without a query for most requests.
 
-Each worker keeps the `data_version` rows (and the event categories, which filters are checked
-against) for `MINQING_VERSION_TTL` seconds, so a client revalidating a tile it holds gets its 304
+Each worker keeps the `data_version` rows (and the event categories and departments, which filters
+are checked against) for `MINQING_VERSION_TTL` seconds, so a client revalidating a tile it holds gets its 304
 before any database work; a change is seen at most one TTL late.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ DEFAULT_TTL = 1.0
 class Snapshot:
     versions: dict[str, int]
     categories: tuple[str, ...]
+    departments: tuple[str, ...]
     taken: float = field(default_factory=time.monotonic)
 
 
@@ -46,7 +47,8 @@ class VersionCache:
         with db.engine().connect() as conn:
             versions = dict(conn.execute(text("SELECT name, version FROM data_version")).all())
             categories = tuple(conn.execute(text("SELECT code FROM event_category ORDER BY code")).scalars())
-        return Snapshot(versions, categories)
+            departments = tuple(conn.execute(text("SELECT code FROM department ORDER BY code")).scalars())
+        return Snapshot(versions, categories, departments)
 
 
 def init_app(app) -> None:

@@ -1,0 +1,71 @@
+"""`/api/events`: which incidents happened here, then, of this kind — a page at a time, as GeoJSON."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, jsonify, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from data import crs as coordinates
+from data import event_query
+from data.selection import BadSelection, EventSelection
+from mapserver import caller, db, versions
+
+bp = Blueprint("api_events", __name__)
+
+
+def _limit(raw) -> int:
+    try:
+        return int(raw) if raw not in (None, "") else 100
+    except (TypeError, ValueError):
+        raise BadSelection(f"limit must be an integer, got {raw!r}", "limit") from None
+
+
+def _feature(row: dict, crs: str | None) -> dict:
+    (lon,), (lat,) = coordinates.from_wgs84([row.pop("lon")], [row.pop("lat")], crs)
+    properties = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+    return {"type": "Feature", "id": row["id"], "geometry": {"type": "Point", "coordinates": [round(lon, 7),
+            round(lat, 7)]}, "properties": properties}
+
+
+def _answer(args: MultiDict, geometry: dict | None):
+    snap = versions.snapshot()
+    selection = EventSelection.parse(args, snap.categories, snap.departments, geometry=geometry)
+    who = caller.current()
+    result = event_query.page(db.connection(), selection, scope=None if who.sees_everything else who.scope,
+                              sort=args.get("sort") or "-reported_at", limit=_limit(args.get("limit")),
+                              cursor=args.get("cursor") or None)
+    crs = args.get("crs") or None
+    body = {"type": "FeatureCollection", "total": result.total,
+            "features": [_feature(row, crs) for row in result.rows], "next": None}
+    if result.next_cursor:
+        body["cursor"] = result.next_cursor
+        if geometry is None:
+            query = args.copy()
+            query["cursor"] = result.next_cursor
+            body["next"] = url_for("api_events.events", **query.to_dict(flat=False))
+    return jsonify(body)
+
+
+@bp.get("/api/events")
+def events():
+    return _answer(request.args, None)
+
+
+@bp.post("/api/events/search")
+def search():
+    """The same filters in a JSON body, plus `geometry`: a drawn Polygon or MultiPolygon (holes allowed)."""
+    body = request.get_json(silent=False)
+    if not isinstance(body, dict):
+        raise BadSelection("the body must be a JSON object", "body")
+    geometry = body.get("geometry")
+    if geometry is None:
+        raise BadSelection("geometry is required (a GeoJSON Polygon or MultiPolygon)", "geometry")
+    args = MultiDict()
+    for key, value in body.items():
+        if key == "geometry":
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            args.add(key, item if isinstance(item, str) else ("true" if item is True else "false" if item is False
+                                                               else str(item)))
+    return _answer(args, geometry)
