@@ -183,6 +183,13 @@ class EventSelection:
             text=text,
         )
 
+    def key(self) -> str:
+        """A stable text form (cache keys, tile ETags); two selections with one key select the same rows."""
+        parts = [f"{name}={getattr(self, name)!r}" for name in self.__dataclass_fields__ if name != "area"]
+        if self.area is not None:
+            parts.append("area=" + shapely.to_wkb(self.area, hex=True))
+        return "|".join(parts)
+
     def where(self, e: str = "e") -> tuple[str, dict]:
         """AND-ed clauses (each with a leading AND) over event alias `e`, and their bound values."""
         clauses, params = [], {}

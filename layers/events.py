@@ -53,6 +53,6 @@ LAYER = Layer(
     legend=(LegendEntry("超期或重大（未结）", "overdue or major, open", "#d62728"),
             LegendEntry("办理中", "open", "#f1c40f"),
             LegendEntry("已办结", "resolved or closed", "#2ca02c")),
-    filters=("category", "status", "source", "from", "to"),
+    filters=("category", "status", "source", "from", "to", "grid", "department", "level", "overdue", "q"),
     description="Counts per grid to zoom 13, 64-pixel clusters to zoom 16, single events from 17.",
 )

@@ -6,9 +6,9 @@ import gzip
 from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import text
 
+from data.selection import EventSelection
 from layers import catalogue
 from layers.errors import BadFilter, UnknownLayer
-from layers.filters import EventFilter
 from layers.identify import check_point, identify
 from layers.tiles import MAX_ZOOM, check_zoom, parse_tile, render
 from mapserver import caller, db, versions
@@ -24,7 +24,8 @@ def tile(layer_id: str, z: str, x: str, y: str):
     address = parse_tile(z, x, y)  # 400 before any database work
     check_zoom(layer, address)
     snap = versions.snapshot()  # from the worker's cache unless it is older than the TTL
-    filters = EventFilter.parse(request.args, snap.categories) if layer.filters else None
+    # the same selection as /api/events, so the map and the API count the same events
+    filters = EventSelection.parse(request.args, snap.categories, snap.departments) if layer.filters else None
     who = caller.current()
     scope = None if who.sees_everything else who.scope
     tag = versions.etag(layer.id, address, who.role, scope, filters.key() if filters else "",
@@ -32,7 +33,7 @@ def tile(layer_id: str, z: str, x: str, y: str):
     headers = {"ETag": f'W/"{tag}"', "Vary": "Accept-Encoding, X-Demo-User", "Cache-Control": "private, no-cache"}
     if request.if_none_match.contains_weak(tag):
         return Response(status=304, headers=headers)
-    filter_sql, params = filters.sql("e") if filters else ("", {})
+    filter_sql, params = filters.where("e") if filters else ("", {})
     body = render(db.connection(), layer, address, who.role, filter_sql, params, scope=scope)
     if not body:
         return Response(status=204, headers=headers)

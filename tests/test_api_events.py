@@ -159,3 +159,18 @@ def test_bad_drawn_areas_say_why(client, geometry, reason):
 def test_search_needs_a_json_object_with_a_geometry(client):
     assert client.post("/api/events/search", json={"category": "noise"}).get_json()["error"]["field"] == "geometry"
     assert client.post("/api/events/search", data="{", content_type="application/json").status_code == 400
+
+
+def test_the_map_and_the_api_count_the_same_events(client, city_engine):
+    """Issue 4's promise: the same filters give the same answer in the API and on the map."""
+    from tests.test_tiles import decode, tiles_covering
+
+    with city_engine.connect() as conn:
+        bounds = conn.execute(text("SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "
+                                   "FROM grid WHERE level = 'district'")).one()
+    query = {"category": "dispute,noise", "source": "hotline_12345", "from": "2026-01-01", "q": "附近"}
+    api = client.get("/api/events", query_string={**query, "limit": 1}).get_json()["total"]
+    on_map = sum(f["properties"]["count"] for x, y in tiles_covering(tuple(bounds), 11)
+                 for f in decode(client.get(f"/tiles/events/11/{x}/{y}.pbf", query_string=query))
+                 .get("events", {}).get("features", []))
+    assert api == on_map > 0
