@@ -4,30 +4,31 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 # Counts roll up the code tree: a grid counts every pin in its subtree (path <@), not only its own leaf.
+# One grouped scan per table (events through the covering index), then a join down the tree.
 GRID_COUNTS_SQL = text("""
-WITH leaf AS (
-  SELECT g.id, g.path FROM grid g WHERE g.valid_to IS NULL
-), per_leaf AS (
-  SELECT l.id,
-    (SELECT count(*) FROM house h WHERE h.grid_id = l.id) AS houses,
-    (SELECT count(*) FROM household hh JOIN house h ON h.id = hh.house_id WHERE h.grid_id = l.id) AS households,
-    (SELECT count(*) FROM person p JOIN household hh ON hh.id = p.household_id JOIN house h ON h.id = hh.house_id
-      WHERE h.grid_id = l.id) AS residents,
-    (SELECT count(*) FROM place x WHERE x.grid_id = l.id) AS places,
-    (SELECT count(*) FROM event e WHERE e.grid_id = l.id
-      AND e.status NOT IN ('resolved', 'verified', 'closed', 'rejected')) AS open_events,
-    (SELECT count(*) FROM event e WHERE e.grid_id = l.id AND e.overdue) AS overdue_events
-  FROM leaf l
+WITH houses AS (
+  SELECT h.grid_id, count(*) AS houses, coalesce(sum(s.households), 0) AS households,
+         coalesce(sum(s.residents), 0) AS residents
+  FROM house h LEFT JOIN house_residents s ON s.house_id = h.id GROUP BY h.grid_id
+), places AS (
+  SELECT grid_id, count(*) AS places FROM place GROUP BY grid_id
+), events AS (
+  SELECT grid_id, count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed', 'rejected')) AS open_events,
+         count(*) FILTER (WHERE overdue) AS overdue_events
+  FROM event GROUP BY grid_id
 )
 SELECT g.code, g.name, g.level, g.kind, g.dedicated_for, g.version,
        round((ST_Area(g.geom::geography) / 1e6)::numeric, 3)::float8 AS area_km2,
-       coalesce(sum(c.houses), 0)::bigint AS houses, coalesce(sum(c.households), 0)::bigint AS households,
-       coalesce(sum(c.residents), 0)::bigint AS residents, coalesce(sum(c.places), 0)::bigint AS places,
-       coalesce(sum(c.open_events), 0)::bigint AS open_events, coalesce(sum(c.overdue_events), 0)::bigint AS overdue_events
+       coalesce(sum(h.houses), 0)::bigint AS houses, coalesce(sum(h.households), 0)::bigint AS households,
+       coalesce(sum(h.residents), 0)::bigint AS residents, coalesce(sum(p.places), 0)::bigint AS places,
+       coalesce(sum(e.open_events), 0)::bigint AS open_events,
+       coalesce(sum(e.overdue_events), 0)::bigint AS overdue_events
 FROM grid g
 JOIN grid d ON d.valid_to IS NULL AND d.path <@ g.path
-JOIN per_leaf c ON c.id = d.id
-WHERE g.valid_to IS NULL
+LEFT JOIN houses h ON h.grid_id = d.id
+LEFT JOIN places p ON p.grid_id = d.id
+LEFT JOIN events e ON e.grid_id = d.id
+WHERE g.valid_to IS NULL {scope}
 GROUP BY g.id
 ORDER BY g.code
 """)
@@ -45,8 +46,17 @@ SELECT (SELECT count(*) FROM grid WHERE valid_to IS NULL) AS grids,
 """)
 
 
-def grid_counts(conn: Connection) -> list[dict]:
-    return [dict(r._mapping) for r in conn.execute(GRID_COUNTS_SQL)]
+def grid_counts(conn: Connection, scope: tuple[str, ...] | None = None, code: str | None = None) -> list[dict]:
+    """Every current grid (in `scope`'s subtrees, or `code` alone) with the counts of its subtree."""
+    clauses, params = [], {}
+    if scope is not None:
+        clauses.append("g.path <@ CAST(:scope AS ltree[])")
+        params["scope"] = list(scope)
+    if code is not None:
+        clauses.append("g.code = :code")
+        params["code"] = code
+    sql = GRID_COUNTS_SQL.text.replace("{scope}", "".join(f" AND {c}" for c in clauses))
+    return [dict(r._mapping) for r in conn.execute(text(sql), params)]
 
 
 def totals(conn: Connection) -> dict:
