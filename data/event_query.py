@@ -101,3 +101,25 @@ def page(conn: Connection, selection: EventSelection, scope: tuple[str, ...] | N
         count_params = {k: v for k, v in params.items() if not k.startswith("c_")}
         total = conn.execute(text(COUNT_SQL.format(where=where, scope=scope_sql)), count_params).scalar_one()
     return Page(rows, total, next_cursor)
+
+
+STREAM_SQL = """
+SELECT {columns}
+FROM event e
+LEFT JOIN department d ON d.id = e.department_id
+LEFT JOIN grid g ON g.id = e.grid_id
+LEFT JOIN grid r ON r.id = e.reported_grid_id
+WHERE TRUE {where} {scope}
+ORDER BY e.id
+"""
+
+
+def stream(conn: Connection, selection: EventSelection, scope: tuple[str, ...] | None = None,
+           chunk: int = 5_000):
+    """Every matching event as a dict, read through a server-side cursor `chunk` rows at a time."""
+    where, params = selection.where("e")
+    scope_sql, scope_params = scope_clause(scope)
+    result = conn.execution_options(stream_results=True, yield_per=chunk).execute(
+        text(STREAM_SQL.format(columns=COLUMNS, where=where, scope=scope_sql)), {**params, **scope_params})
+    for row in result:
+        yield dict(row._mapping)

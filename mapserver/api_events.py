@@ -52,10 +52,8 @@ def events():
     return _answer(request.args, None)
 
 
-@bp.post("/api/events/search")
-def search():
-    """The same filters in a JSON body, plus `geometry`: a drawn Polygon or MultiPolygon (holes allowed)."""
-    body = request.get_json(silent=False)
+def search_args(body) -> tuple[MultiDict, dict]:
+    """A search body as query-style arguments plus the drawn geometry (shared with the export)."""
     if not isinstance(body, dict):
         raise BadSelection("the body must be a JSON object", "body")
     geometry = body.get("geometry")
@@ -68,4 +66,11 @@ def search():
         for item in value if isinstance(value, list) else [value]:
             args.add(key, item if isinstance(item, str) else ("true" if item is True else "false" if item is False
                                                                else str(item)))
+    return args, geometry
+
+
+@bp.post("/api/events/search")
+def search():
+    """The same filters in a JSON body, plus `geometry`: a drawn Polygon or MultiPolygon (holes allowed)."""
+    args, geometry = search_args(request.get_json(silent=False))
     return _answer(args, geometry)

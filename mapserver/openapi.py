@@ -132,6 +132,19 @@ PATHS = {
             "properties": {"geometry": {"type": "object"}, **{p["name"]: {} for p in SELECTION_PARAMETERS},
                            "sort": {"enum": list(SORTS)}, "limit": {"type": "integer"}, "cursor": {"type": "string"}}}}}},
         "responses": {"200": _json(_ref("EventPage")), **ERRORS}}},
+    "/api/events/export": {"get": {
+        "summary": "The same selection as a download, streamed: GeoJSON (RFC 7946), CSV with lon/lat, GeoPackage",
+        "parameters": SELECTION_PARAMETERS + [_query("format", {"enum": ["geojson", "csv", "gpkg"]},
+                                                     "default geojson")],
+        "responses": {"200": {"description": "the file; its name says what it holds", "content": {
+            "application/geo+json": {}, "text/csv": {}, "application/geopackage+sqlite3": {}}}, **ERRORS}}},
+    "/api/events/search/export": {"post": {
+        "summary": "A drawn-area search as a download (body as for /api/events/search, plus `format`)",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["geometry"], "properties": {
+                "geometry": {"type": "object"}, "format": {"enum": ["geojson", "csv", "gpkg"]}}}}}},
+        "responses": {"200": {"description": "the file", "content": {
+            "application/geo+json": {}, "text/csv": {}, "application/geopackage+sqlite3": {}}}, **ERRORS}}},
     "/api/stats/events": {"get": {
         "summary": "Counts, open and overdue, resolution times, share in time and satisfaction, grouped",
         "parameters": SELECTION_PARAMETERS + [

@@ -1,0 +1,43 @@
+"""Exports of any event query: the same selection as /api/events, streamed as a download."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, request, stream_with_context
+
+from data import event_query, exports
+from data.selection import BadSelection, EventSelection
+from mapserver import caller, db, versions
+from mapserver.api_events import search_args
+
+bp = Blueprint("api_exports", __name__)
+
+
+def _download(selection: EventSelection, fmt: str) -> Response:
+    if fmt not in exports.FORMATS:
+        raise BadSelection(f"format must be one of {', '.join(exports.FORMATS)}", "format")
+    who = caller.current()
+    scope = None if who.sees_everything else who.scope
+    engine = db.engine()
+
+    def body():
+        # its own connection: the response outlives the view, and a server-side cursor needs a transaction
+        with engine.connect() as conn:
+            yield from exports.WRITERS[fmt](event_query.stream(conn, selection, scope))
+
+    response = Response(stream_with_context(body()), mimetype=exports.FORMATS[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="{exports.file_name(selection, fmt)}"'
+    return response
+
+
+@bp.get("/api/events/export")
+def export():
+    snap = versions.snapshot()
+    selection = EventSelection.parse(request.args, snap.categories, snap.departments)
+    return _download(selection, request.args.get("format", "geojson"))
+
+
+@bp.post("/api/events/search/export")
+def export_search():
+    args, geometry = search_args(request.get_json(silent=False))
+    snap = versions.snapshot()
+    selection = EventSelection.parse(args, snap.categories, snap.departments, geometry=geometry)
+    return _download(selection, args.get("format", "geojson"))
