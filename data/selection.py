@@ -131,57 +131,31 @@ def parse_area(geojson, crs: str | None) -> BaseGeometry | None:
 
 
 @dataclass(frozen=True)
-class EventSelection:
-    """Every filter an analyst can set on events; empty means no restriction."""
+class AreaSelection:
+    """Where: grid subtrees, a box, a circle in metres, a drawn area. Shared by events and every pin."""
 
     grids: tuple[str, ...] = ()
     bbox: tuple[float, float, float, float] | None = None
     near: tuple[float, float, float] | None = None  # lon, lat, metres
     area: BaseGeometry | None = field(default=None, compare=False)
-    start: datetime | None = None
-    end: datetime | None = None
-    category: tuple[str, ...] = ()
-    status: tuple[str, ...] = ()
-    source: tuple[str, ...] = ()
-    department: tuple[str, ...] = ()
-    level: tuple[str, ...] = ()
-    overdue: bool | None = None
-    text: str | None = None
 
-    @classmethod
-    def parse(cls, args: Mapping, categories: Iterable[str], departments: Iterable[str] = (),
-              geometry: dict | None = None) -> "EventSelection":
+    @staticmethod
+    def parse_fields(args: Mapping, geometry: dict | None = None) -> dict:
         crs = args.get("crs") or None
-        start, end = instant(args.get("from"), "from"), instant(args.get("to"), "to")
-        if start and end and start > end:
-            raise BadSelection("from must not be after to", "from")
-        grids = many(args, "grid")
-        bad = [g for g in grids if not _CODE.match(g)]
-        if bad:
-            raise BadSelection(f"grid codes look like 990101.001.003, got {', '.join(map(repr, bad))}", "grid")
-        overdue = args.get("overdue")
-        if overdue not in (None, "", "true", "false", True, False):
-            raise BadSelection("overdue must be true or false", "overdue")
-        text = (args.get("q") or "").strip() or None
-        if text and len(text) > 200:
-            raise BadSelection("q must be at most 200 characters", "q")
         try:
             coordinates.resolve(crs)
         except LedgerError as exc:
             raise BadSelection(str(exc), "crs") from None
-        return cls(
-            grids=grids, bbox=parse_bbox(args.get("bbox"), crs),
-            near=parse_near(args.get("near"), args.get("radius"), crs), area=parse_area(geometry, crs),
-            start=start, end=end,
-            category=known("category", many(args, "category"), categories),
-            status=known("status", many(args, "status"), EVENT_STATUSES),
-            source=known("source", many(args, "source"), EVENT_SOURCES),
-            department=known("department", many(args, "department"), departments) if departments else
-            many(args, "department"),
-            level=known("level", many(args, "level"), HANDLING_LEVELS),
-            overdue=None if overdue in (None, "") else overdue in ("true", True),
-            text=text,
-        )
+        grids = many(args, "grid")
+        bad = [g for g in grids if not _CODE.match(g)]
+        if bad:
+            raise BadSelection(f"grid codes look like 990101.001.003, got {', '.join(map(repr, bad))}", "grid")
+        return {"grids": grids, "bbox": parse_bbox(args.get("bbox"), crs),
+                "near": parse_near(args.get("near"), args.get("radius"), crs), "area": parse_area(geometry, crs)}
+
+    @classmethod
+    def parse(cls, args: Mapping, geometry: dict | None = None) -> "AreaSelection":
+        return cls(**cls.parse_fields(args, geometry))
 
     def key(self) -> str:
         """A stable text form (cache keys, tile ETags); two selections with one key select the same rows."""
@@ -191,16 +165,8 @@ class EventSelection:
         return "|".join(parts)
 
     def where(self, e: str = "e") -> tuple[str, dict]:
-        """AND-ed clauses (each with a leading AND) over event alias `e`, and their bound values."""
+        """AND-ed clauses (each with a leading AND) over a pinned row's alias `e`, and their bound values."""
         clauses, params = [], {}
-        for column in ("category", "status", "source", "level"):
-            values = getattr(self, column)
-            if values:
-                clauses.append(f"{e}.{column} = ANY(:s_{column})")
-                params[f"s_{column}"] = list(values)
-        if self.department:
-            clauses.append(f"{e}.department_id IN (SELECT id FROM department WHERE code = ANY(:s_department))")
-            params["s_department"] = list(self.department)
         if self.grids:
             # pins point at leaf grids; a code means its whole subtree
             clauses.append(f"EXISTS (SELECT 1 FROM grid s_g WHERE s_g.id = {e}.grid_id "
@@ -221,6 +187,58 @@ class EventSelection:
             clauses.append(f"{e}.geom && ST_GeomFromWKB(:s_area, 4326) "
                            f"AND ST_Intersects({e}.geom, ST_GeomFromWKB(:s_area, 4326))")
             params["s_area"] = shapely.to_wkb(self.area)
+        return "".join(f" AND {c}" for c in clauses), params
+
+
+@dataclass(frozen=True)
+class EventSelection(AreaSelection):
+    """Every filter an analyst can set on events; empty means no restriction."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    category: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()
+    department: tuple[str, ...] = ()
+    level: tuple[str, ...] = ()
+    overdue: bool | None = None
+    text: str | None = None
+
+    @classmethod
+    def parse(cls, args: Mapping, categories: Iterable[str] = (), departments: Iterable[str] = (),
+              geometry: dict | None = None) -> "EventSelection":
+        start, end = instant(args.get("from"), "from"), instant(args.get("to"), "to")
+        if start and end and start > end:
+            raise BadSelection("from must not be after to", "from")
+        overdue = args.get("overdue")
+        if overdue not in (None, "", "true", "false", True, False):
+            raise BadSelection("overdue must be true or false", "overdue")
+        text = (args.get("q") or "").strip() or None
+        if text and len(text) > 200:
+            raise BadSelection("q must be at most 200 characters", "q")
+        return cls(
+            **cls.parse_fields(args, geometry), start=start, end=end,
+            category=known("category", many(args, "category"), categories),
+            status=known("status", many(args, "status"), EVENT_STATUSES),
+            source=known("source", many(args, "source"), EVENT_SOURCES),
+            department=known("department", many(args, "department"), departments) if departments else
+            many(args, "department"),
+            level=known("level", many(args, "level"), HANDLING_LEVELS),
+            overdue=None if overdue in (None, "") else overdue in ("true", True),
+            text=text,
+        )
+
+    def where(self, e: str = "e") -> tuple[str, dict]:
+        sql, params = super().where(e)
+        clauses = []
+        for column in ("category", "status", "source", "level"):
+            values = getattr(self, column)
+            if values:
+                clauses.append(f"{e}.{column} = ANY(:s_{column})")
+                params[f"s_{column}"] = list(values)
+        if self.department:
+            clauses.append(f"{e}.department_id IN (SELECT id FROM department WHERE code = ANY(:s_department))")
+            params["s_department"] = list(self.department)
         if self.start:
             clauses.append(f"{e}.reported_at >= :s_start")
             params["s_start"] = self.start
@@ -234,4 +252,4 @@ class EventSelection:
             escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clauses.append(f"({e}.title ILIKE :s_text OR {e}.description ILIKE :s_text)")
             params["s_text"] = f"%{escaped}%"
-        return "".join(f" AND {c}" for c in clauses), params
+        return sql + "".join(f" AND {c}" for c in clauses), params

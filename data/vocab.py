@@ -139,3 +139,6 @@ EVENT_CATEGORIES = (
     ("wage_arrears", "欠薪讨薪", "wage arrears", "human_resources"),
     ("petition", "信访诉求", "petition", "civil_affairs"),
 )
+
+# Roles that may see individual people and their personal attributes; others get aggregates only.
+PERSON_LEVEL_ROLES = frozenset({"admin", "grid_leader", "grid_worker"})

@@ -7,8 +7,6 @@ from typing import Mapping
 
 from layers.errors import UnknownLayer
 
-# Roles that may see individual people and their personal attributes; others get aggregates only.
-PERSON_LEVEL_ROLES = frozenset({"admin", "grid_leader", "grid_worker"})
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Roles without person-level access get totals and service tags only; key-person and other sensitive
 counts are absent from their tiles, not merely hidden by style.
 """
-from layers.catalogue import PERSON_LEVEL_ROLES, Band, Layer, LegendEntry
+from data.vocab import PERSON_LEVEL_ROLES
+from layers.catalogue import Band, Layer, LegendEntry
 from layers.points import per_cell_band
 
 SUMS = """sum(s.residents) AS count, sum(s.households) AS households, sum(s.elderly_alone) AS elderly_alone,

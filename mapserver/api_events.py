@@ -15,13 +15,15 @@ bp = Blueprint("api_events", __name__)
 
 
 def _limit(raw) -> int:
+    """The page size from a query string: an integer, checked for range by the query itself."""
     try:
         return int(raw) if raw not in (None, "") else 100
     except (TypeError, ValueError):
         raise BadSelection(f"limit must be an integer, got {raw!r}", "limit") from None
 
 
-def _feature(row: dict, crs: str | None) -> dict:
+def point_feature(row: dict, crs: str | None) -> dict:
+    """A row with lon/lat as a GeoJSON Point feature, coordinates in the caller's `crs`."""
     (lon,), (lat,) = coordinates.from_wgs84([row.pop("lon")], [row.pop("lat")], crs)
     properties = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
     return {"type": "Feature", "id": row["id"], "geometry": {"type": "Point", "coordinates": [round(lon, 7),
@@ -37,7 +39,7 @@ def _answer(args: MultiDict, geometry: dict | None):
                               cursor=args.get("cursor") or None)
     crs = args.get("crs") or None
     body = {"type": "FeatureCollection", "total": result.total,
-            "features": [_feature(row, crs) for row in result.rows], "next": None}
+            "features": [point_feature(row, crs) for row in result.rows], "next": None}
     if result.next_cursor:
         body["cursor"] = result.next_cursor
         if geometry is None:

@@ -115,6 +115,42 @@ def _tile_coordinate(name: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
 
 
+AREA_PARAMETERS = [p for p in SELECTION_PARAMETERS if p["name"] in ("grid", "bbox", "near", "radius", "crs")]
+PIN_PAGE = {"type": "object", "required": ["type", "features", "total"], "properties": {
+    "type": {"const": "FeatureCollection"}, "total": {"type": "integer"}, "cursor": {"type": ["string", "null"]},
+    "features": {"type": "array", "items": {"type": "object", "required": ["type", "id", "geometry", "properties"],
+                                            "properties": {"geometry": _ref("Point")}}}}}
+RESIDENTS = {"type": "object", "required": ["rows", "total"], "properties": {
+    "rows": {"type": "array", "items": {"type": "object", "required": ["grid", "residents", "households"],
+                                        "properties": {"grid": {"type": "string"}, "residents": {"type": "integer"},
+                                                       "households": {"type": "integer"}}}},
+    "total": {"type": "object"}}}
+AREA_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["geometry"], "properties": {"geometry": {"type": "object"}}}}}}
+
+
+def _pin_paths() -> dict:
+    paths = {}
+    for kind in ("houses", "places", "things", "organizations"):
+        parameters = AREA_PARAMETERS + [
+            _query("kind", MANY, f"{kind} of these kinds", explode=True),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size, default 100"),
+            _query("cursor", {"type": "string"}, "from the previous page")]
+        paths[f"/api/{kind}"] = {"get": {"summary": f"{kind.capitalize()} in an area, a page at a time",
+                                         "parameters": parameters,
+                                         "responses": {"200": _json(PIN_PAGE), **ERRORS}}}
+        paths[f"/api/{kind}/search"] = {"post": {"summary": f"{kind.capitalize()} within a drawn area",
+                                                 "requestBody": AREA_BODY,
+                                                 "responses": {"200": _json(PIN_PAGE), **ERRORS}}}
+    paths["/api/residents"] = {"get": {
+        "summary": "Residents per finest grid in an area: counts only; sensitive tags for person-level roles",
+        "parameters": AREA_PARAMETERS, "responses": {"200": _json(RESIDENTS), **ERRORS}}}
+    paths["/api/residents/search"] = {"post": {"summary": "Residents per grid within a drawn area",
+                                               "requestBody": AREA_BODY,
+                                               "responses": {"200": _json(RESIDENTS), **ERRORS}}}
+    return paths
+
+
 PATHS = {
     "/healthz": {"get": {"summary": "Is the app up and can it reach PostGIS?", "responses": {
         "200": _json(_ref("Health")), "503": _json(_ref("Health"), "database unreachable")}}},
@@ -193,6 +229,8 @@ PATHS = {
             "204": {"description": "nothing here"}, "304": {"description": "unchanged since the ETag"},
             "404": _json(_ref("Error"), "unknown layer"), **ERRORS}}},
 }
+
+PATHS.update(_pin_paths())
 
 DOCUMENT = {
     "openapi": "3.1.0",
