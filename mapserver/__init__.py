@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
         app.config.update(test_config)
     app.json.ensure_ascii = False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pyogrio").setLevel(logging.WARNING)  # one line per 5,000 exported rows otherwise
 
     db.init_app(app, settings or Settings.from_env())
     errors.init_app(app)
