@@ -58,14 +58,18 @@ def _encode(sort: str, key, event_id: int) -> str:
 
 
 def _decode(cursor: str, sort: str) -> tuple[object, int]:
+    """The last row of the previous page; anything this API did not give out is a 400, never a 500."""
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        cursor_sort, value, event_id = raw
-        assert cursor_sort == sort and isinstance(event_id, int)
-    except (ValueError, AssertionError, TypeError):
+        cursor_sort, value, event_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if cursor_sort != sort or type(event_id) is not int:
+            raise ValueError("cursor for another sort")
+        if SORTS[sort][0] == "id":
+            if type(value) is not int:
+                raise ValueError("id cursor")
+        elif value is not None:
+            value = datetime.fromisoformat(value)
+    except (ValueError, TypeError, KeyError):
         raise BadSelection("cursor is not one this API gave out for this sort", "cursor") from None
-    if value is not None and SORTS[sort][0] != "id":
-        value = datetime.fromisoformat(value)
     return value, event_id
 
 

@@ -46,11 +46,14 @@ def instant(value, name: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise BadSelection(f"{name} must be an ISO 8601 date or date-time, got {value!r}", name) from None
-    if parsed.tzinfo is None:
-        parsed = datetime.fromisoformat(parsed.isoformat() + "+08:00")
-    return parsed.astimezone(timezone.utc)
+        if not 1900 <= parsed.year <= 9000:
+            raise ValueError("year out of range")
+        if parsed.tzinfo is None:
+            parsed = datetime.fromisoformat(parsed.isoformat() + "+08:00")
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise BadSelection(f"{name} must be an ISO 8601 date or date-time between 1900 and 9000, got {value!r}",
+                           name) from None
 
 
 def known(name: str, values: tuple[str, ...], allowed: Iterable[str]) -> tuple[str, ...]:
@@ -112,8 +115,8 @@ def parse_area(geojson, crs: str | None) -> BaseGeometry | None:
         raise BadSelection("geometry must be a GeoJSON Polygon or MultiPolygon", "geometry")
     try:
         area = shapely.geometry.shape(geojson)
-    except (ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise BadSelection(f"geometry is not valid GeoJSON: {exc}", "geometry") from None
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        raise BadSelection(f"geometry is not valid GeoJSON: {exc!r}", "geometry") from None
     if area.is_empty:
         raise BadSelection("geometry is empty", "geometry")
     if shapely.get_num_coordinates(area) > MAX_AREA_VERTICES:

@@ -142,3 +142,5 @@ EVENT_CATEGORIES = (
 
 # Roles that may see individual people and their personal attributes; others get aggregates only.
 PERSON_LEVEL_ROLES = frozenset({"admin", "grid_leader", "grid_worker"})
+# Everyone who works for the city; citizens only report (QR) and see what any resident may see.
+STAFF_USER_ROLES = frozenset(USER_ROLES) - {"citizen"}

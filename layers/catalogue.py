@@ -24,6 +24,7 @@ class Band:
     sql: str
     columns: tuple[str, ...]  # the attributes this band's SQL selects besides geom
     aggregate: bool = False  # rows are counts, each in exactly one tile, so sums over tiles are exact
+    properties: Mapping[str, tuple[str, ...]] | None = None  # narrower than the layer's, for this band only
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Layer:
     title_en: str
     geometry: str  # point | polygon
     bands: tuple[Band, ...]
-    properties: Mapping[str, tuple[str, ...]]  # role -> visible attributes; "*" is every other role
+    properties: Mapping[str, tuple[str, ...]]  # role -> visible attributes; "*" (any other role) is the least
     style: Mapping[str, object]
     legend: tuple[LegendEntry, ...]
     filters: tuple[str, ...] = ()
@@ -66,7 +67,11 @@ class Layer:
         allowed = self.properties.get(role, self.properties["*"])
         if z is None:
             return allowed
-        return tuple(c for c in self.band(z).columns if c in allowed)
+        band = self.band(z)
+        if band.properties is not None:
+            narrower = band.properties.get(role, band.properties["*"])
+            allowed = tuple(c for c in allowed if c in narrower)
+        return tuple(c for c in band.columns if c in allowed)
 
     def all_properties(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}

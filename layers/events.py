@@ -5,6 +5,7 @@ for the whole city at z8 with 1 M events, against 2.5 s when each grid's rows ca
 
 Colour by severity: red = overdue or major and still open, yellow = open, green = resolved/closed.
 """
+from data.vocab import STAFF_USER_ROLES
 from layers.catalogue import Band, Layer, LegendEntry
 from layers.points import clustered_band, per_cell_band
 
@@ -44,9 +45,10 @@ LAYER = Layer(
         Band(17, 22, POINT_SQL, POINT_COLUMNS),
     ),
     properties={
-        "*": ("code", "name", *COUNT_COLUMNS, "id", "title", "category", "status", "source", "level", "overdue", "is_major",
-              "reported_at", "severity"),
-        "citizen": ("code", "name", *COUNT_COLUMNS, "category", "status", "severity"),
+        # least by default: what any resident may see; staff see the cases themselves
+        "*": ("code", "name", *COUNT_COLUMNS, "category", "status", "severity"),
+        **{role: ("code", "name", *COUNT_COLUMNS, "id", "title", "category", "status", "source", "level", "overdue",
+                  "is_major", "reported_at", "severity") for role in STAFF_USER_ROLES},
     },
     style={"severity": {"urgent": "#d62728", "open": "#f1c40f", "resolved": "#2ca02c"}, "radius": 5,
            "aggregate": {"color": "#d35400", "radius_by": "count"}},

@@ -33,7 +33,7 @@ def point_feature(row: dict, crs: str | None) -> dict:
 def _answer(args: MultiDict, geometry: dict | None):
     snap = versions.snapshot()
     selection = EventSelection.parse(args, snap.categories, snap.departments, geometry=geometry)
-    who = caller.current()
+    who = caller.staff_only()
     result = event_query.page(db.connection(), selection, scope=None if who.sees_everything else who.scope,
                               sort=args.get("sort") or "-reported_at", limit=_limit(args.get("limit")),
                               cursor=args.get("cursor") or None)

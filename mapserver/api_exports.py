@@ -14,7 +14,7 @@ bp = Blueprint("api_exports", __name__)
 def _download(selection: EventSelection, fmt: str) -> Response:
     if fmt not in exports.FORMATS:
         raise BadSelection(f"format must be one of {', '.join(exports.FORMATS)}", "format")
-    who = caller.current()
+    who = caller.staff_only()
     scope = None if who.sees_everything else who.scope
     engine = db.engine()
 

@@ -17,6 +17,7 @@ def _scope() -> tuple[str, ...] | None:
 
 
 def _pins(kind: str, args, geometry):
+    caller.staff_only()
     area = AreaSelection.parse(args, geometry)
     result = pin_query.page(db.connection(), kind, area, args, scope=_scope(), limit=_limit(args.get("limit")),
                             cursor=args.get("cursor") or None)
@@ -36,6 +37,7 @@ for _kind in pin_query.PINS:
 
 
 def _residents(args, geometry):
+    caller.staff_only()
     area = AreaSelection.parse(args, geometry)
     return jsonify(pin_query.residents(db.connection(), area, caller.current().role, scope=_scope()))
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import current_app, g, request
 from sqlalchemy import text
 
+from data.vocab import STAFF_USER_ROLES
 from mapserver import db
 
 
@@ -45,3 +46,13 @@ def _resolve() -> Caller:
 
         raise Unauthorized(f"unknown or disabled user {username!r}")
     return Caller(row[0], row[1], tuple(row[2]))
+
+
+def staff_only() -> Caller:
+    """Lists of cases, addresses and exports are for the city's staff; citizens report, they don't browse."""
+    from werkzeug.exceptions import Forbidden
+
+    who = current()
+    if who.role not in STAFF_USER_ROLES:
+        raise Forbidden("citizens can report by QR code; case lists and exports are for grid staff")
+    return who

@@ -174,3 +174,19 @@ def test_the_map_and_the_api_count_the_same_events(client, city_engine):
                  for f in decode(client.get(f"/tiles/events/11/{x}/{y}.pbf", query_string=query))
                  .get("events", {}).get("features", []))
     assert api == on_map > 0
+
+
+@pytest.mark.parametrize("query,field", [
+    ({"from": "0001-01-01"}, "from"), ({"to": "9999-12-31T23:00:00-08:00"}, "to"),
+    ({"cursor": "WyItcmVwb3J0ZWRfYXQiLCA1LCA1XQ"}, "cursor"),  # ["-reported_at", 5, 5]
+    ({"cursor": "WyJpZCIsIFsxXSwgMV0", "sort": "id"}, "cursor"),  # ["id", [1], 1]
+    ({"cursor": "WyJpZCIsIDEsIHRydWVd", "sort": "id"}, "cursor"),  # ["id", 1, true]
+])
+def test_crafted_dates_and_cursors_are_400_not_500(client, query, field):
+    response = client.get("/api/events", query_string=query)
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == field
+
+
+def test_a_geometry_without_coordinates_is_400(client):
+    response = client.post("/api/events/search", json={"geometry": {"type": "Polygon"}})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "geometry"

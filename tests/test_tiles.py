@@ -100,13 +100,36 @@ def test_every_layer_decodes_at_every_band_with_only_the_roles_attributes(client
     assert features_seen > 0, f"{layer_id} drew nothing for {role} over the city centre"
 
 
-def test_citizens_never_get_sensitive_resident_counts(client, district, demo_users):
-    x, y = tile_of(*district["inside"], 12)
-    for role, present in (("citizen", False), ("grid_worker", True)):
-        features = decode(get_tile(client, "residents", 12, x, y, role))["residents"]["features"]
-        keys = set().union(*(f["properties"] for f in features))
-        assert ("key_persons" in keys) is present and ("subsistence" in keys) is present
-        assert "elderly_alone" in keys
+def test_resident_counts_by_role_least_by_default(client, city_engine, district, demo_users):
+    """Citizens: totals. Staff: plus elderly living alone per grid. People-level roles: every tag, and only
+    they get tag counts per building (one building's count can point at one person)."""
+    expected = {  # role: (per grid z12, per building z17)
+        "citizen": ({"count", "households"}, {"count", "households"}),
+        "commander": ({"count", "households", "elderly_alone", "left_behind_children"}, {"count", "households"}),
+        "grid_worker": ({"count", "households", "elderly_alone", "key_persons", "subsistence"},
+                        {"count", "households", "elderly_alone", "key_persons"}),
+    }
+    with city_engine.connect() as conn:  # a building with people in it, for the close-up
+        house = conn.execute(text("SELECT ST_X(h.geom), ST_Y(h.geom) FROM house h JOIN house_residents s "
+                                  "ON s.house_id = h.id ORDER BY s.residents DESC LIMIT 1")).one()
+    for role, (per_grid, per_building) in expected.items():
+        for z, wanted in ((12, per_grid), (17, per_building)):
+            x, y = tile_of(*(district["inside"] if z == 12 else house), z)
+            features = decode(get_tile(client, "residents", z, x, y, role)).get("residents", {}).get("features", [])
+            keys = set().union(*(f["properties"] for f in features)) - {"code", "name"}
+            assert features, (role, z)
+            assert wanted <= keys, (role, z, wanted - keys)
+            if "key_persons" not in wanted:
+                assert not keys & {"key_persons", "subsistence", "disabled", "floating"}, (role, z)
+            if "elderly_alone" not in wanted:
+                assert "elderly_alone" not in keys, (role, z)
+
+
+def test_citizens_may_not_list_cases_addresses_or_exports(client, demo_users):
+    headers = {"X-Demo-User": "citizen"}
+    for path in ("/api/events", "/api/events/export", "/api/houses", "/api/residents"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 403 and "QR" in response.get_json()["error"]["reason"], path
 
 
 @pytest.mark.parametrize("z", [8, 10, 12, 13, 15])
