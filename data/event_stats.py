@@ -36,9 +36,9 @@ MEASURES = f"""count(*) AS count,
   round(avg(e.satisfaction), 3)::float8 AS mean_satisfaction"""
 
 STATS_SQL = """
-SELECT {key} AS key, {measures}
+SELECT coalesce({key}, 'outside') AS key, {measures}
 FROM event e
-JOIN grid g ON g.id = e.grid_id
+LEFT JOIN grid g ON g.id = e.grid_id  -- events outside every grid are kept (key 'outside'), as in the total
 LEFT JOIN department d ON d.id = e.department_id
 WHERE TRUE {where} {scope}
 GROUP BY 1

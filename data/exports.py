@@ -59,8 +59,8 @@ def csv_rows(rows: Iterable[dict]) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def geopackage(rows: Iterable[dict], layer: str = "events") -> Iterator[bytes]:
-    """A GeoPackage is a SQLite file, so it is built on disk a chunk at a time, then streamed and removed."""
+def write_geopackage(rows: Iterable[dict], layer: str = "events") -> str:
+    """A GeoPackage is a SQLite file, so it is built on disk a chunk at a time; returns its path."""
     handle, path = tempfile.mkstemp(suffix=".gpkg")
     os.close(handle)
     os.unlink(path)
@@ -73,12 +73,25 @@ def geopackage(rows: Iterable[dict], layer: str = "events") -> Iterator[bytes]:
                 batch, written = [], True
         if batch or not written:
             _append(path, batch, layer, written)
+    except BaseException:
+        if os.path.exists(path):
+            os.unlink(path)
+        raise
+    return path
+
+
+def stream_file(path: str) -> Iterator[bytes]:
+    """The file in 1 MiB blocks, removed once sent (or abandoned)."""
+    try:
         with open(path, "rb") as stored:
             while block := stored.read(1 << 20):
                 yield block
     finally:
-        if os.path.exists(path):
-            os.unlink(path)
+        os.unlink(path)
+
+
+def geopackage(rows: Iterable[dict], layer: str = "events") -> Iterator[bytes]:
+    yield from stream_file(write_geopackage(rows, layer))
 
 
 def _append(path: str, batch: list[dict], layer: str, append: bool) -> None:

@@ -1,6 +1,8 @@
 """What a layer is (declarative data) and the registry of all of them, keyed by id."""
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
@@ -111,3 +113,10 @@ def get(layer_id: str) -> Layer:
 
 def all_layers() -> tuple[Layer, ...]:
     return tuple(registry().values())
+
+
+@functools.cache
+def fingerprint() -> str:
+    """Changes whenever any layer's SQL, attributes or style does, so cached tiles from an older
+    catalogue are never revalidated as current."""
+    return hashlib.blake2b(repr(all_layers()).encode(), digest_size=8).hexdigest()

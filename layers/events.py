@@ -37,7 +37,7 @@ POINT_COLUMNS = ("id", "title", "category", "status", "source", "level", "overdu
                  "severity")
 
 LAYER = Layer(
-    id="events", title="事件", title_en="events", geometry="point", reads=("grid", "event"),
+    id="events", title="事件", title_en="events", geometry="point", reads=("grid", "event", "department"),
     bands=(
         per_cell_band(8, 13, f"SELECT e.grid_id, {counts('e')} FROM event e "
                              "WHERE e.grid_id IN (SELECT id FROM placed) {filters} GROUP BY e.grid_id", COUNT_COLUMNS),

@@ -20,6 +20,11 @@ def _download(selection: EventSelection, fmt: str) -> Response:
 
     def body():
         # its own connection: the response outlives the view, and a server-side cursor needs a transaction
+        if fmt == "gpkg":  # built on disk first, so the connection is back in the pool before the download
+            with engine.connect() as conn:
+                path = exports.write_geopackage(event_query.stream(conn, selection, scope))
+            yield from exports.stream_file(path)
+            return
         with engine.connect() as conn:
             yield from exports.WRITERS[fmt](event_query.stream(conn, selection, scope))
 

@@ -7,9 +7,10 @@ from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import text
 
 from data import summary
-from mapserver import caller, db
+from mapserver import caller, db, versions
 
 bp = Blueprint("api_grids", __name__)
+COUNTED = ("grid", "house", "household", "person", "place", "event")
 
 GRID_SQL = text("""
 SELECT g.code, g.version, g.valid_from, g.leader, g.household_target, ST_AsGeoJSON(g.geom, 7) AS geometry,
@@ -48,7 +49,9 @@ def grid(code: str):
     if not counts:  # unknown, retired, or outside the caller's scope: all look the same from outside
         abort(404, description=f"no current grid {code!r} visible to you")
     row = conn.execute(GRID_SQL, {"code": code}).one()._mapping
-    etag = f"{code}@{row['version']}"
+    # the version is what an edit checks (If-Match); the counts in the body move with the pins
+    counts_version = versions.etag(*(versions.snapshot().versions.get(t) for t in COUNTED))
+    etag = f"{code}@{row['version']}.{counts_version}"
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"'})
     parent = code.rpartition(".")[0] or None

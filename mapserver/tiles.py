@@ -28,7 +28,7 @@ def tile(layer_id: str, z: str, x: str, y: str):
     filters = EventSelection.parse(request.args, snap.categories, snap.departments) if layer.filters else None
     who = caller.current()
     scope = None if who.sees_everything else who.scope
-    tag = versions.etag(layer.id, address, who.role, scope, filters.key() if filters else "",
+    tag = versions.etag(catalogue.fingerprint(), layer.id, address, who.role, scope, filters.key() if filters else "",
                         *(snap.versions.get(t) for t in layer.reads))
     headers = {"ETag": f'W/"{tag}"', "Vary": "Accept-Encoding, X-Demo-User", "Cache-Control": "private, no-cache"}
     if request.if_none_match.contains_weak(tag):

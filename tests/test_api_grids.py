@@ -44,7 +44,7 @@ def test_one_grid_with_its_polygon_children_and_a_version_etag(client, city_engi
         code, area = conn.execute(text("SELECT code, ST_Area(geom) FROM grid WHERE level = 'community' "
                                        "AND valid_to IS NULL ORDER BY code LIMIT 1")).one()
     response = client.get(f"/api/grids/{code}")
-    assert response.status_code == 200 and response.headers["ETag"] == f'"{code}@1"'
+    assert response.status_code == 200 and response.headers["ETag"].startswith(f'"{code}@1.')
     body = response.get_json()
     assert shapely.geometry.shape(body["geometry"]).area == pytest.approx(area, rel=1e-5)  # 7 decimals: ~1 cm
     assert body["properties"]["parent"] == code.rpartition(".")[0]
@@ -66,3 +66,21 @@ def test_unknown_and_out_of_scope_grids_are_404(client, city_engine):
     assert client.get(f"/api/grids/{cells[1]}", headers=headers).status_code == 404
     tree = client.get("/api/grids", headers=headers).get_json()["grids"]
     assert [n["code"] for n in walk(tree)] == [cells[0]]
+
+
+def test_the_grid_etag_changes_when_its_counts_do(client, city_engine):
+    with city_engine.connect() as conn:
+        cell, lon, lat = conn.execute(text(
+            "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grid "
+            "WHERE level = 'cell' AND kind = 'regular' AND valid_to IS NULL ORDER BY code LIMIT 1")).one()
+    before = client.get(f"/api/grids/{cell}")
+    with city_engine.begin() as conn:
+        conn.execute(text("INSERT INTO event (title, category, source, reported_at, geom) VALUES ('计数', 'noise', "
+                          "'citizen_qr', now(), ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"), {"lon": lon, "lat": lat})
+    try:
+        after = client.get(f"/api/grids/{cell}", headers={"If-None-Match": before.headers["ETag"]})
+        assert after.status_code == 200
+        assert after.get_json()["properties"]["open_events"] == before.get_json()["properties"]["open_events"] + 1
+    finally:
+        with city_engine.begin() as conn:
+            conn.execute(text("DELETE FROM event WHERE title = '计数'"))

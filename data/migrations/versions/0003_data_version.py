@@ -15,7 +15,7 @@ branch_labels = None
 depends_on = None
 
 VERSIONED = ("grid", "grid_shape", "house", "household", "person", "place", "thing", "organization", "event",
-             "visit", "event_category")
+             "visit", "event_category", "department")
 
 
 def upgrade() -> None:

@@ -30,9 +30,12 @@ CREATE TABLE house_residents (
     key_persons integer NOT NULL
 );
 
--- IN (SELECT unnest(...)) hashes the list; = ANY(array) scans it once per row (hours for a bulk load)
+-- IN (SELECT unnest(...)) hashes the list; = ANY(array) scans it once per row (hours for a bulk load).
+-- The house rows are locked first, in id order: two transactions refreshing one house queue up, and the
+-- second re-derives from what the first committed (each statement here takes a fresh snapshot).
 CREATE FUNCTION house_residents_refresh(houses bigint[]) RETURNS void
 LANGUAGE sql AS $$
+  SELECT 1 FROM house WHERE id IN (SELECT unnest(houses)) ORDER BY id FOR UPDATE;
   DELETE FROM house_residents WHERE house_id IN (SELECT unnest(houses));
   INSERT INTO house_residents
   SELECT hh.house_id, count(r.id), count(DISTINCT hh.id),
@@ -80,6 +83,16 @@ BEGIN
   RETURN NULL;
 END $$;
 
+CREATE FUNCTION house_residents_rebuild() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM house_residents_refresh(ARRAY(SELECT id FROM house));
+  RETURN NULL;
+END $$;
+CREATE TRIGGER person_truncated AFTER TRUNCATE ON person FOR EACH STATEMENT EXECUTE FUNCTION house_residents_rebuild();
+CREATE TRIGGER household_truncated AFTER TRUNCATE ON household
+  FOR EACH STATEMENT EXECUTE FUNCTION house_residents_rebuild();
+
 CREATE TRIGGER person_inserted AFTER INSERT ON person REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION person_touches_houses();
 CREATE TRIGGER person_updated AFTER UPDATE ON person REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
@@ -102,6 +115,8 @@ def downgrade() -> None:
 DROP TRIGGER person_inserted ON person; DROP TRIGGER person_updated ON person; DROP TRIGGER person_deleted ON person;
 DROP TRIGGER household_inserted ON household; DROP TRIGGER household_updated ON household;
 DROP TRIGGER household_deleted ON household;
+DROP TRIGGER person_truncated ON person; DROP TRIGGER household_truncated ON household;
+DROP FUNCTION house_residents_rebuild();
 DROP FUNCTION household_touches_houses(); DROP FUNCTION person_touches_houses();
 DROP FUNCTION house_residents_refresh(bigint[]);
 DROP TABLE house_residents;
