@@ -107,7 +107,9 @@ def _number(name: str, default: float | None = None) -> float:
 @bp.get("/api/identify")
 def identify_here():
     lon, lat, radius = _number("lon"), _number("lat"), _number("radius", 25.0)
-    wanted = [w for w in request.args.get("layers", "").split(",") if w] or [l.id for l in catalogue.all_layers()]
+    # each layer once, and no more layers than the catalogue has: one query per layer
+    wanted = list(dict.fromkeys(w for w in request.args.get("layers", "").split(",") if w)) \
+        or [l.id for l in catalogue.all_layers()]
     try:
         chosen = [catalogue.get(w) for w in wanted]
     except UnknownLayer as exc:
