@@ -11,7 +11,7 @@ from data.settings import Settings
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from typed settings (from the environment unless given)."""
-    from mapserver import api_events, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, tiles, versions
+    from mapserver import api_events, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, tiles, versions
 
     app = Flask(__name__)
     app.config.from_mapping(JSON_AS_ASCII=False, MAX_CONTENT_LENGTH=16 * 1024 * 1024)
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(health.bp)
     app.register_blueprint(overview.bp)
     app.register_blueprint(tiles.bp)
+    assets.init_app(app)
     app.register_blueprint(api_events.bp)
     app.register_blueprint(api_stats.bp)
     app.register_blueprint(api_grids.bp)
