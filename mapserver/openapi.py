@@ -212,6 +212,11 @@ PATHS = {
                                                           "properties": {"totals": {"type": "object"},
                                                                          "grids": {"type": "array", "items":
                                                                                    _ref("GridCounts")}}})}}},
+    "/assets/{path}": {"get": {
+        "summary": "Front-end files (Leaflet and plugins) installed from npm and served here: pages need no CDN",
+        "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
+                        "description": "package/file, e.g. leaflet/dist/leaflet.js"}],
+        "responses": {"200": {"description": "the file"}, "404": _json(_ref("Error"), "not one of our packages")}}},
     "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
     "/layers": {"get": {"summary": "The layer catalogue: titles, zoom bands, styles, legends",
                         "responses": {"200": _json(_ref("Layers"))}}},
