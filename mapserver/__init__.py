@@ -11,7 +11,7 @@ from data.settings import Settings
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from typed settings (from the environment unless given)."""
-    from mapserver import api_events, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, tiles, versions
+    from mapserver import analyst, api_events, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, tiles, versions
 
     app = Flask(__name__)
     app.config.from_mapping(JSON_AS_ASCII=False, MAX_CONTENT_LENGTH=16 * 1024 * 1024)
@@ -34,4 +34,5 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(api_exports.bp)
     app.register_blueprint(api_pins.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(analyst.bp)
     return app

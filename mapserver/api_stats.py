@@ -6,17 +6,28 @@ from flask import Blueprint, jsonify, request
 from data.event_stats import event_stats
 from data.selection import EventSelection
 from mapserver import caller, db, versions
+from mapserver.api_events import search_args
 
 bp = Blueprint("api_stats", __name__)
 
 
+def _stats(args, geometry):
+    snap = versions.snapshot()
+    selection = EventSelection.parse(args, snap.categories, snap.departments, geometry=geometry)
+    who = caller.current()
+    return jsonify(event_stats(db.connection(), selection, by=args.get("by", "grid"),
+                               # `level` already filters by handling level (grid … district), as in /api/events
+                               level=args.get("grid_level", "community"),
+                               period=args.get("period", "month"),
+                               scope=None if who.sees_everything else who.scope))
+
+
 @bp.get("/api/stats/events")
 def stats():
-    snap = versions.snapshot()
-    selection = EventSelection.parse(request.args, snap.categories, snap.departments)
-    who = caller.current()
-    return jsonify(event_stats(db.connection(), selection, by=request.args.get("by", "grid"),
-                               # `level` already filters by handling level (grid … district), as in /api/events
-                               level=request.args.get("grid_level", "community"),
-                               period=request.args.get("period", "month"),
-                               scope=None if who.sees_everything else who.scope))
+    return _stats(request.args, None)
+
+
+@bp.post("/api/stats/events/search")
+def stats_search():
+    """The same statistics within a drawn area (body as for /api/events/search)."""
+    return _stats(*search_args(request.get_json(silent=False)))

@@ -188,6 +188,12 @@ PATHS = {
             _query("grid_level", {"enum": list(LEVEL_DEPTH)}, "with by=grid: the level to group at"),
             _query("period", {"enum": list(PERIODS)}, "with by=period: day, week (Monday) or month")],
         "responses": {"200": _json(_ref("Stats")), **ERRORS}}},
+    "/api/stats/events/search": {"post": {
+        "summary": "The same statistics within a drawn area (body as for /api/events/search, plus by/period)",
+        "requestBody": AREA_BODY, "responses": {"200": _json(_ref("Stats")), **ERRORS}}},
+    "/analyst": {"get": {"summary": "The analyst's page: draw, filter, count, table, chart, export (HTML)",
+                         "responses": {"200": {"description": "page", "content": {"text/html": {}}},
+                                       "403": _json(_ref("Error"), "citizens")}}},
     "/api/grids": {"get": {"summary": "The grid tree with the counts of each subtree",
                            "responses": {"200": _json({"type": "object", "required": ["grids"], "properties": {
                                "grids": {"type": "array", "items": _ref("GridNode")}}})}}},
