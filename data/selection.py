@@ -21,6 +21,7 @@ from data.errors import LedgerError
 from data.vocab import EVENT_SOURCES, EVENT_STATUSES, HANDLING_LEVELS
 
 MAX_AREA_VERTICES = 10_000
+MAX_AREA_KM2 = 5_000  # larger than any district; a whole-province polygon is a mistake or an attack
 MAX_RADIUS_M = 50_000
 _CODE = re.compile(r"^[0-9A-Za-z]+(\.[0-9A-Za-z]+)*$")
 
@@ -31,6 +32,19 @@ class BadSelection(LedgerError):
     def __init__(self, message: str, field: str):
         super().__init__(message)
         self.field = field
+
+
+class InvalidArea(BadSelection):
+    """Well-formed GeoJSON whose polygon is not a valid area (self-intersecting, unclosed): 422,
+    with the place to look at in `location` (lon, lat)."""
+
+    def __init__(self, message: str, location: tuple[float, float] | None):
+        super().__init__(message, "geometry")
+        self.location = location
+
+
+class AreaTooLarge(BadSelection):
+    """More vertices or more ground than one query may cover: 413."""
 
 
 def many(args: Mapping, name: str) -> tuple[str, ...]:
@@ -107,6 +121,16 @@ def parse_near(value, radius, crs: str | None) -> tuple[float, float, float] | N
     return float(lon), float(lat), metres
 
 
+def _unclosed_ring(geojson: dict) -> tuple[float, float] | None:
+    """GeoJSON requires each ring to end where it starts; shapely would close it silently."""
+    polygons = geojson["coordinates"] if geojson["type"] == "MultiPolygon" else [geojson["coordinates"]]
+    for polygon in polygons:
+        for ring in polygon:
+            if len(ring) >= 1 and list(ring[0]) != list(ring[-1]):
+                return float(ring[-1][0]), float(ring[-1][1])
+    return None
+
+
 def parse_area(geojson, crs: str | None) -> BaseGeometry | None:
     """A drawn Polygon or MultiPolygon (holes allowed), valid, in range, converted to WGS 84."""
     if geojson in (None, {}):
@@ -115,22 +139,50 @@ def parse_area(geojson, crs: str | None) -> BaseGeometry | None:
         raise BadSelection("geometry must be a GeoJSON Polygon or MultiPolygon", "geometry")
     try:
         area = shapely.geometry.shape(geojson)
+        unclosed = _unclosed_ring(geojson)
     except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
         raise BadSelection(f"geometry is not valid GeoJSON: {exc!r}", "geometry") from None
     if area.is_empty:
         raise BadSelection("geometry is empty", "geometry")
     if shapely.get_num_coordinates(area) > MAX_AREA_VERTICES:
-        raise BadSelection(f"geometry has more than {MAX_AREA_VERTICES} vertices", "geometry")
+        raise AreaTooLarge(f"geometry has more than {MAX_AREA_VERTICES} vertices", "geometry")
     xy = shapely.get_coordinates(area)
     if not all(map(math.isfinite, xy.ravel())):
         raise BadSelection("geometry has non-finite coordinates", "geometry")
+    if unclosed is not None:
+        raise InvalidArea(f"a ring is not closed: it ends at {unclosed[0]:g} {unclosed[1]:g}, not where it starts",
+                          unclosed)
     area = shapely.transform(area, lambda pts: np.column_stack(coordinates.to_wgs84(pts[:, 0], pts[:, 1], crs)))
     minx, miny, maxx, maxy = area.bounds
     if not (-180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90):
         raise BadSelection("geometry coordinates are out of range for lon/lat (swapped?)", "geometry")
     if not area.is_valid:
-        raise BadSelection(f"geometry is invalid: {shapely.is_valid_reason(area)}", "geometry")
+        reason = shapely.is_valid_reason(area)
+        at = re.search(r"\[([-0-9.eE+]+) ([-0-9.eE+]+)\]", reason)
+        raise InvalidArea(f"geometry is invalid: {reason}", (float(at[1]), float(at[2])) if at else None)
+    km2 = _km2(area)
+    if km2 > MAX_AREA_KM2:
+        raise AreaTooLarge(f"geometry covers {km2:,.0f} km², more than the {MAX_AREA_KM2:,} km² one query may",
+                           "geometry")
     return area
+
+
+def _km2(area: BaseGeometry) -> float:
+    from pyproj import Geod
+
+    return abs(Geod(ellps="WGS84").geometry_area_perimeter(area)[0]) / 1e6
+
+
+def unknown_grids(conn, codes: Iterable[str]) -> list[str]:
+    """Codes that name no current grid (a typo must be a 400, not an empty answer)."""
+    from sqlalchemy import text
+
+    codes = list(codes)
+    if not codes:
+        return []
+    known_codes = set(conn.execute(text("SELECT code FROM grid WHERE valid_to IS NULL AND code = ANY(:c)"),
+                                   {"c": codes}).scalars())
+    return [c for c in codes if c not in known_codes]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from werkzeug.datastructures import MultiDict
 
 from data import crs as coordinates
 from data import event_query
-from data.selection import BadSelection, EventSelection
+from data.selection import BadSelection, EventSelection, unknown_grids
 from mapserver import caller, db, versions
 
 bp = Blueprint("api_events", __name__)
@@ -30,9 +30,19 @@ def point_feature(row: dict, crs: str | None) -> dict:
             round(lat, 7)]}, "properties": properties}
 
 
-def _answer(args: MultiDict, geometry: dict | None):
+def selection_from(args, geometry: dict | None = None) -> EventSelection:
+    """The one way a request becomes an EventSelection: vocabularies checked, and grid codes that
+    name no current grid refused (a typo must not look like an empty answer)."""
     snap = versions.snapshot()
     selection = EventSelection.parse(args, snap.categories, snap.departments, geometry=geometry)
+    unknown = unknown_grids(db.connection(), selection.grids)
+    if unknown:
+        raise BadSelection(f"unknown grid {', '.join(map(repr, unknown))}", "grid")
+    return selection
+
+
+def _answer(args: MultiDict, geometry: dict | None):
+    selection = selection_from(args, geometry)
     who = caller.staff_only()
     result = event_query.page(db.connection(), selection, scope=None if who.sees_everything else who.scope,
                               sort=args.get("sort") or "-reported_at", limit=_limit(args.get("limit")),

@@ -5,8 +5,8 @@ from flask import Blueprint, Response, request, stream_with_context
 
 from data import event_query, exports
 from data.selection import BadSelection, EventSelection
-from mapserver import caller, db, versions
-from mapserver.api_events import search_args
+from mapserver import caller, db
+from mapserver.api_events import search_args, selection_from
 
 bp = Blueprint("api_exports", __name__)
 
@@ -35,14 +35,10 @@ def _download(selection: EventSelection, fmt: str) -> Response:
 
 @bp.get("/api/events/export")
 def export():
-    snap = versions.snapshot()
-    selection = EventSelection.parse(request.args, snap.categories, snap.departments)
-    return _download(selection, request.args.get("format", "geojson"))
+    return _download(selection_from(request.args), request.args.get("format", "geojson"))
 
 
 @bp.post("/api/events/search/export")
 def export_search():
     args, geometry = search_args(request.get_json(silent=False))
-    snap = versions.snapshot()
-    selection = EventSelection.parse(args, snap.categories, snap.departments, geometry=geometry)
-    return _download(selection, args.get("format", "geojson"))
+    return _download(selection_from(args, geometry), args.get("format", "geojson"))

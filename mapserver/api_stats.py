@@ -4,16 +4,14 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from data.event_stats import event_stats
-from data.selection import EventSelection
-from mapserver import caller, db, versions
-from mapserver.api_events import search_args
+from mapserver import caller, db
+from mapserver.api_events import search_args, selection_from
 
 bp = Blueprint("api_stats", __name__)
 
 
 def _stats(args, geometry):
-    snap = versions.snapshot()
-    selection = EventSelection.parse(args, snap.categories, snap.departments, geometry=geometry)
+    selection = selection_from(args, geometry)
     who = caller.current()
     return jsonify(event_stats(db.connection(), selection, by=args.get("by", "grid"),
                                # `level` already filters by handling level (grid … district), as in /api/events

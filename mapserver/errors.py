@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from data.errors import ConfigError, LedgerError, LoadError
-from data.selection import BadSelection
+from data.selection import AreaTooLarge, BadSelection, InvalidArea
 from layers.errors import BadFilter, BadTileRequest, LayerError, UnknownLayer
 
 log = logging.getLogger(__name__)
@@ -19,6 +19,8 @@ STATUS = (
     (BadTileRequest, 400),
     (BadFilter, 400),
     (LoadError, 400),
+    (InvalidArea, 422),
+    (AreaTooLarge, 413),
     (BadSelection, 400),
     (ConfigError, 500),
     (LedgerError, 400),
@@ -48,7 +50,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(LayerError)
     def known_error(exc: LedgerError | LayerError):
         status = next(code for kind, code in STATUS if isinstance(exc, kind))
-        return error_body(status, str(exc), getattr(exc, "field", None))
+        location = getattr(exc, "location", None)
+        extra = {"location": {"type": "Point", "coordinates": list(location)}} if location else {}
+        return error_body(status, str(exc), getattr(exc, "field", None), **extra)
 
     @app.errorhandler(DBAPIError)
     def database_error(exc: DBAPIError):

@@ -25,7 +25,10 @@ def _query(name: str, schema: dict, description: str, required: bool = False, ex
 
 
 ERRORS = {str(code): _json(_ref("Error"), reason) for code, reason in
-          ((400, "bad input: the body names the field and the reason"), (503, "database unavailable; retry later"))}
+          ((400, "bad input: the body names the field and the reason"),
+           (413, "a drawn area with too many vertices or too much ground"),
+           (422, "a drawn area that is not a valid polygon (self-intersecting, unclosed); `location` says where"),
+           (503, "database unavailable; retry later"))}
 NULLABLE_NUMBER = {"type": ["number", "null"]}
 MANY = {"type": "array", "items": {"type": "string"}}
 
@@ -49,7 +52,8 @@ SELECTION_PARAMETERS = [
 SCHEMAS = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["status", "reason"],
-        "properties": {"status": {"type": "integer"}, "reason": {"type": "string"}, "field": {"type": "string"}}}}},
+        "properties": {"status": {"type": "integer"}, "reason": {"type": "string"}, "field": {"type": "string"},
+                       "location": _ref("Point")}}}},
     "Point": {"type": "object", "required": ["type", "coordinates"], "properties": {
         "type": {"const": "Point"}, "coordinates": {"type": "array", "minItems": 2, "maxItems": 2,
                                                      "items": {"type": "number"}}}},

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import text
 
-from data.selection import EventSelection
+from data.selection import BadSelection, EventSelection
 from layers import catalogue
 from layers.errors import BadFilter, UnknownLayer
 from layers.identify import check_point, identify
@@ -24,8 +25,16 @@ def tile(layer_id: str, z: str, x: str, y: str):
     address = parse_tile(z, x, y)  # 400 before any database work
     check_zoom(layer, address)
     snap = versions.snapshot()  # from the worker's cache unless it is older than the TTL
-    # the same selection as /api/events, so the map and the API count the same events
-    filters = EventSelection.parse(request.args, snap.categories, snap.departments) if layer.filters else None
+    # the same selection as /api/events, so the map and the API count the same events; a drawn area
+    # travels as GeoJSON text in `geometry`
+    filters = None
+    if layer.filters:
+        raw = request.args.get("geometry")
+        try:
+            geometry = json.loads(raw) if raw else None
+        except ValueError:
+            raise BadSelection("geometry must be GeoJSON", "geometry") from None
+        filters = EventSelection.parse(request.args, snap.categories, snap.departments, geometry=geometry)
     who = caller.current()
     scope = None if who.sees_everything else who.scope
     tag = versions.etag(catalogue.fingerprint(), layer.id, address, who.role, scope, filters.key() if filters else "",

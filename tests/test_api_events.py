@@ -1,6 +1,8 @@
 """`/api/events` and `/api/events/search` against the tiny city, checked by independent counts."""
 from __future__ import annotations
 
+import math
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -142,18 +144,36 @@ def test_bad_queries_say_which_field_and_why(client, query, field):
     assert error["field"] == field and error["reason"]
 
 
-@pytest.mark.parametrize("geometry,reason", [
-    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}, "invalid"),
-    ({"type": "Polygon", "coordinates": [[[36, 103], [36.1, 103], [36.1, 103.1], [36, 103]]]}, "out of range"),
-    ({"type": "Point", "coordinates": [103, 36]}, "Polygon"),
-    ({"type": "Polygon", "coordinates": []}, "empty"),
-    ({"type": "Polygon", "coordinates": "nope"}, "GeoJSON"),
+@pytest.mark.parametrize("geometry,status,reason", [
+    ({"type": "Polygon", "coordinates": [[[103, 36], [103.1, 36.1], [103.1, 36], [103, 36.1], [103, 36]]]}, 422,
+     "Self-intersection"),
+    ({"type": "Polygon", "coordinates": [[[103, 36], [103.1, 36], [103.1, 36.1], [103, 36.1]]]}, 422, "not closed"),
+    ({"type": "Polygon", "coordinates": [[[36, 103], [36.1, 103], [36.1, 103.1], [36, 103]]]}, 400, "out of range"),
+    ({"type": "Polygon", "coordinates": [[[100, 30], [110, 30], [110, 40], [100, 30]]]}, 413, "km²"),
+    ({"type": "Point", "coordinates": [103, 36]}, 400, "Polygon"),
+    ({"type": "Polygon", "coordinates": []}, 400, "empty"),
+    ({"type": "Polygon", "coordinates": "nope"}, 400, "GeoJSON"),
 ])
-def test_bad_drawn_areas_say_why(client, geometry, reason):
+def test_bad_drawn_areas_say_why(client, geometry, status, reason):
     response = client.post("/api/events/search", json={"geometry": geometry})
-    assert response.status_code == 400
+    assert response.status_code == status
     error = response.get_json()["error"]
     assert error["field"] == "geometry" and reason in error["reason"]
+    if status == 422:  # where to look, to highlight on the map
+        lon, lat = error["location"]["coordinates"]
+        assert 103 <= lon <= 103.1 and 36 <= lat <= 36.1
+
+
+def test_a_polygon_with_too_many_vertices_is_413(client):
+    ring = [[103 + 0.01 * math.cos(2 * math.pi * i / 10_001), 36 + 0.01 * math.sin(2 * math.pi * i / 10_001)]
+            for i in range(10_001)]
+    response = client.post("/api/events/search", json={"geometry": {"type": "Polygon", "coordinates": [ring + [ring[0]]]}})
+    assert response.status_code == 413 and "vertices" in response.get_json()["error"]["reason"]
+
+
+def test_an_unknown_grid_is_400_not_an_empty_answer(client):
+    response = client.get("/api/events", query_string={"grid": "990101.999.999"})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "grid"
 
 
 def test_search_needs_a_json_object_with_a_geometry(client):

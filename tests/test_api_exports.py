@@ -64,7 +64,7 @@ def test_geopackage_export_reads_back_with_pyogrio(client, listed, tmp_path):
 
 
 def test_a_drawn_area_exports_what_the_search_finds(client):
-    area = shapely.geometry.mapping(shapely.box(103.0, 35.0, 104.5, 37.0))
+    area = shapely.geometry.mapping(shapely.box(103.6, 35.95, 103.9, 36.15))
     found = client.post("/api/events/search", json={"geometry": area, "limit": 1000, "category": "noise"}).get_json()
     response = client.post("/api/events/search/export", json={"geometry": area, "category": "noise",
                                                                "format": "csv"})
