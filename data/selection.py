@@ -228,7 +228,9 @@ class AreaSelection:
                            "AND s_g.path <@ CAST(:s_grids AS ltree[]))")
             params["s_grids"] = list(self.grids)
         if self.bbox:
-            clauses.append(f"{e}.geom && ST_MakeEnvelope(:s_west, :s_south, :s_east, :s_north, 4326)")
+            # && alone compares float4 boxes rounded outward: points up to ~1 m outside would slip in
+            clauses.append(f"{e}.geom && ST_MakeEnvelope(:s_west, :s_south, :s_east, :s_north, 4326) "
+                           f"AND ST_Intersects({e}.geom, ST_MakeEnvelope(:s_west, :s_south, :s_east, :s_north, 4326))")
             params.update(zip(("s_west", "s_south", "s_east", "s_north"), self.bbox))
         if self.near:
             lon, lat, metres = self.near
