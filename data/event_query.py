@@ -23,12 +23,14 @@ COLUMNS = """e.id, e.ref, e.title, e.category, e.source, e.status, e.level, e.pr
   d.code AS department, e.reported_at, e.due_at, e.resolved_at, e.closed_at, e.satisfaction,
   g.code AS grid, r.code AS reported_grid, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat"""
 
-PAGE_SQL = """
-SELECT {columns}
-FROM event e
+FROM_EVENTS = """FROM event e
 LEFT JOIN department d ON d.id = e.department_id
 LEFT JOIN grid g ON g.id = e.grid_id
-LEFT JOIN grid r ON r.id = e.reported_grid_id
+LEFT JOIN grid r ON r.id = e.reported_grid_id"""
+
+PAGE_SQL = """
+SELECT {columns}
+""" + FROM_EVENTS + """
 WHERE TRUE {where} {scope} {after}
 ORDER BY e.{column} {direction} NULLS LAST, e.id {direction}
 LIMIT :limit
@@ -109,10 +111,7 @@ def page(conn: Connection, selection: EventSelection, scope: tuple[str, ...] | N
 
 STREAM_SQL = """
 SELECT {columns}
-FROM event e
-LEFT JOIN department d ON d.id = e.department_id
-LEFT JOIN grid g ON g.id = e.grid_id
-LEFT JOIN grid r ON r.id = e.reported_grid_id
+""" + FROM_EVENTS + """
 WHERE TRUE {where} {scope}
 ORDER BY e.id
 """

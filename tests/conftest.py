@@ -65,3 +65,18 @@ def city_conn(city_engine: Engine):
         tx = conn.begin()
         yield conn
         tx.rollback()
+
+
+@pytest.fixture(scope="module")
+def app(city_engine):
+    """The Flask app on the tiny city; data versions re-read on every request so tests see their writes."""
+    from data.settings import Settings
+    from mapserver import create_app
+
+    url = city_engine.url.render_as_string(hide_password=False)
+    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0})
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.test_client()

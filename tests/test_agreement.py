@@ -13,17 +13,9 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from data.settings import Settings
-from mapserver import create_app
 from tests.test_tiles import decode, tiles_covering
 
 FILTERS = {"from": "2026-01-15", "category": ["noise", "environment", "dispute", "property", "safety_hazard"]}
-
-
-@pytest.fixture(scope="module")
-def client(city_engine):
-    url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0}).test_client()
 
 
 @pytest.fixture(scope="module")

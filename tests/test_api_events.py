@@ -11,19 +11,6 @@ from pyproj import Geod
 from sqlalchemy import text
 
 from data import crs as coordinates
-from data.settings import Settings
-from mapserver import create_app
-
-
-@pytest.fixture(scope="module")
-def app(city_engine):
-    url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture(scope="module")

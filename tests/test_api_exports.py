@@ -9,16 +9,8 @@ import pyogrio
 import pytest
 import shapely
 
-from data.settings import Settings
-from mapserver import create_app
 
 QUERY = {"category": "noise,environment,dispute", "from": "2026-02-01"}
-
-
-@pytest.fixture(scope="module")
-def client(city_engine):
-    url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0}).test_client()
 
 
 @pytest.fixture(scope="module")

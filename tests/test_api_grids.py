@@ -5,14 +5,6 @@ import pytest
 import shapely.geometry
 from sqlalchemy import text
 
-from data.settings import Settings
-from mapserver import create_app
-
-
-@pytest.fixture(scope="module")
-def client(city_engine):
-    url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0}).test_client()
 
 
 def walk(nodes):

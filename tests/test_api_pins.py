@@ -6,16 +6,8 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from data.settings import Settings
-from mapserver import create_app
 
 KINDS = {"houses": "house", "places": "place", "things": "thing", "organizations": "organization"}
-
-
-@pytest.fixture(scope="module")
-def client(city_engine):
-    url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0}).test_client()
 
 
 @pytest.mark.parametrize("kind", KINDS)

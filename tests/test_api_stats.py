@@ -4,16 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from data.settings import Settings
-from mapserver import create_app
 
 CLOSED = {"resolved", "verified", "closed", "rejected"}
-
-
-@pytest.fixture(scope="module")
-def client(city_engine):
-    url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0}).test_client()
 
 
 @pytest.fixture(scope="module")

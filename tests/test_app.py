@@ -8,17 +8,6 @@ from data.settings import Settings
 from mapserver import create_app
 
 
-@pytest.fixture(scope="module")
-def app(city_engine):
-    url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def test_healthz_checks_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200

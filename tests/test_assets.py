@@ -5,14 +5,8 @@ import folium
 import folium.plugins
 import pytest
 
-from data.settings import Settings
-from mapserver import assets, create_app
+from mapserver import assets
 
-
-@pytest.fixture(scope="module")
-def app(city_engine):
-    url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True})
 
 
 def test_npm_installed_every_asset():

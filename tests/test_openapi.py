@@ -8,14 +8,6 @@ import pytest
 from openapi_spec_validator import validate
 from sqlalchemy import text
 
-from data.settings import Settings
-from mapserver import create_app
-
-
-@pytest.fixture(scope="module")
-def app(city_engine):
-    url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0})
 
 
 @pytest.fixture(scope="module")

@@ -21,17 +21,6 @@ from mapserver.caller import Caller
 ROLES = ("commander", "citizen", "grid_worker")
 
 
-@pytest.fixture(scope="module")
-def app(city_engine):
-    url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     n = 1 << z
     x = int((lon + 180) / 360 * n)
