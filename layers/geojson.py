@@ -11,7 +11,7 @@ from sqlalchemy import Connection, text
 
 from layers.catalogue import Layer
 from layers.errors import BadFilter, BadTileRequest
-from layers.tiles import scoped
+from layers.tiles import band_sql, json_properties
 
 GEOJSON_SQL = """
 WITH env AS (
@@ -33,10 +33,8 @@ def feature_collection(conn: Connection, layer: Layer, bbox: tuple[float, float,
     band = layer.band(z)
     if band is None:
         raise BadTileRequest(f"layer {layer.id} is served at zooms {layer.minzoom}–{layer.maxzoom}, not {z}", "z")
-    columns = layer.visible(role, z)
-    properties = ", ".join(f"'{c}', src.\"{c}\"" for c in columns) or "'layer', NULL"
-    sql = GEOJSON_SQL.format(band=scoped(band.sql, None if scope is None else ()).replace("{filters}", filter_sql),
-                             properties=properties)
+    sql = GEOJSON_SQL.format(band=band_sql(band, filter_sql, restricted=scope is not None),
+                             properties=json_properties(layer.visible(role, z)))
     values = {"west": west, "south": south, "east": east, "north": north, "z": z, **(params or {})}
     if scope is not None:
         values["scope"] = list(scope)

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 
 from layers.catalogue import Layer
 from layers.errors import BadFilter
-from layers.tiles import scoped
+from layers.tiles import band_sql, json_properties
 
 MAX_RADIUS_M = 500.0
 MAX_FEATURES = 20
@@ -49,11 +49,10 @@ def identify(conn: Connection, layer: Layer, lon: float, lat: float, role: str, 
     check_point(lon, lat, radius)
     band = max(layer.bands, key=lambda b: b.maxzoom)
     columns = [c for c in band.columns if c in layer.visible(role)]
-    properties = ", ".join(f"'{c}', src.\"{c}\"" for c in columns) or "'layer', NULL"
     hit = ("ST_Covers(src.geom, pt.geom)" if layer.geometry == "polygon"
            else "ST_DWithin(src.geom::geography, pt.geom::geography, :radius)")
-    sql = IDENTIFY_SQL.format(band=scoped(band.sql, None if scope is None else ()).replace("{filters}", ""),
-                              properties=properties, hit=hit, limit=MAX_FEATURES)
+    sql = IDENTIFY_SQL.format(band=band_sql(band, restricted=scope is not None),
+                              properties=json_properties(columns), hit=hit, limit=MAX_FEATURES)
     # Web Mercator metres stretch by 1/cos(lat): reach far enough that the true radius fits in the box
     values = {"lon": lon, "lat": lat, "radius": radius, "reach": radius * 2.5}
     if scope is not None:

@@ -79,13 +79,22 @@ def scoped(sql: str, scope: tuple[str, ...] | None) -> str:
     return _GRID_SCOPE.sub(lambda m: " AND " + m.group(1) + " <@ CAST(:scope AS ltree[])", sql)
 
 
+def band_sql(band, filter_sql: str = "", restricted: bool = False) -> str:
+    """A band's SQL with its placeholders filled: scope test (if restricted) and filter clauses."""
+    return scoped(band.sql, () if restricted else None).replace("{filters}", filter_sql)
+
+
+def json_properties(columns) -> str:
+    """`json_build_object` arguments for these source columns (names from the catalogue, never users)."""
+    return ", ".join(f"'{c}', src.\"{c}\"" for c in columns) or "'layer', NULL"
+
+
 def tile_sql(layer: Layer, z: int, role: str, filter_sql: str = "", restricted: bool = False) -> str:
     """The statement for one layer, zoom band, role and filter shape: the same inputs give the same
     text, so the driver prepares it once per connection and every later tile skips planning."""
     band = layer.band(z)
     columns = "".join(f', src."{c}"' for c in layer.visible(role, z))
-    sql = scoped(band.sql, () if restricted else None).replace("{filters}", filter_sql)
-    return TILE_SQL.format(band=sql, columns=columns, layer=layer.id, extent=EXTENT, buffer=BUFFER,
+    return TILE_SQL.format(band=band_sql(band, filter_sql, restricted), columns=columns, layer=layer.id, extent=EXTENT, buffer=BUFFER,
                            margin=BUFFER / EXTENT)
 
 

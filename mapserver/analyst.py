@@ -32,7 +32,7 @@ def page():
     m = assets.local_map(location=[lat, lon], zoom_start=12)
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     cells = feature_collection(conn, catalogue.get("cells"), tuple(bounds), z=12, role=who.role,
-                               scope=None if who.sees_everything else who.scope) if district else None
+                               scope=who.scope_filter) if district else None
     if cells and cells["features"]:
         folium.GeoJson(cells, name="网格 cells", style_function=lambda f: {
             "color": "#5d6d7e", "weight": 1, "fillOpacity": 0.03,

@@ -14,7 +14,7 @@ from mapserver import caller, db, versions
 bp = Blueprint("api_events", __name__)
 
 
-def _limit(raw) -> int:
+def page_size(raw) -> int:
     """The page size from a query string: an integer, checked for range by the query itself."""
     try:
         return int(raw) if raw not in (None, "") else 100
@@ -44,8 +44,8 @@ def selection_from(args, geometry: dict | None = None) -> EventSelection:
 def _answer(args: MultiDict, geometry: dict | None):
     selection = selection_from(args, geometry)
     who = caller.staff_only()
-    result = event_query.page(db.connection(), selection, scope=None if who.sees_everything else who.scope,
-                              sort=args.get("sort") or "-reported_at", limit=_limit(args.get("limit")),
+    result = event_query.page(db.connection(), selection, scope=who.scope_filter,
+                              sort=args.get("sort") or "-reported_at", limit=page_size(args.get("limit")),
                               cursor=args.get("cursor") or None)
     crs = args.get("crs") or None
     body = {"type": "FeatureCollection", "total": result.total,

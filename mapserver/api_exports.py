@@ -15,7 +15,7 @@ def _download(selection: EventSelection, fmt: str) -> Response:
     if fmt not in exports.FORMATS:
         raise BadSelection(f"format must be one of {', '.join(exports.FORMATS)}", "format")
     who = caller.staff_only()
-    scope = None if who.sees_everything else who.scope
+    scope = who.scope_filter
     engine = db.engine()
 
     def body():

@@ -21,10 +21,6 @@ WHERE g.code = :code AND g.valid_to IS NULL
 """)
 
 
-def _scope() -> tuple[str, ...] | None:
-    who = caller.current()
-    return None if who.sees_everything else who.scope
-
 
 def _tree(rows: list[dict]) -> list[dict]:
     """Nest the flat, code-ordered rows: a grid's parent is its code's prefix."""
@@ -39,13 +35,13 @@ def _tree(rows: list[dict]) -> list[dict]:
 
 @bp.get("/api/grids")
 def grids():
-    return jsonify(grids=_tree(summary.grid_counts(db.connection(), scope=_scope())))
+    return jsonify(grids=_tree(summary.grid_counts(db.connection(), scope=caller.current().scope_filter)))
 
 
 @bp.get("/api/grids/<code>")
 def grid(code: str):
     conn = db.connection()
-    counts = summary.grid_counts(conn, scope=_scope(), code=code)
+    counts = summary.grid_counts(conn, scope=caller.current().scope_filter, code=code)
     if not counts:  # unknown, retired, or outside the caller's scope: all look the same from outside
         abort(404, description=f"no current grid {code!r} visible to you")
     row = conn.execute(GRID_SQL, {"code": code}).one()._mapping

@@ -6,21 +6,17 @@ from flask import Blueprint, jsonify, request
 from data import pin_query
 from data.selection import AreaSelection
 from mapserver import caller, db
-from mapserver.api_events import _limit, point_feature, search_args
+from mapserver.api_events import page_size, point_feature, search_args
 
 bp = Blueprint("api_pins", __name__)
 
 
-def _scope() -> tuple[str, ...] | None:
-    who = caller.current()
-    return None if who.sees_everything else who.scope
-
 
 def _pins(kind: str, args, geometry):
-    caller.staff_only()
+    who = caller.staff_only()
     area = AreaSelection.parse(args, geometry)
-    result = pin_query.page(db.connection(), kind, area, args, scope=_scope(), limit=_limit(args.get("limit")),
-                            cursor=args.get("cursor") or None)
+    result = pin_query.page(db.connection(), kind, area, args, scope=who.scope_filter,
+                            limit=page_size(args.get("limit")), cursor=args.get("cursor") or None)
     crs = args.get("crs") or None
     return jsonify({"type": "FeatureCollection", "total": result.total, "cursor": result.next_cursor,
                     "features": [point_feature(row, crs) for row in result.rows]})
@@ -37,9 +33,9 @@ for _kind in pin_query.PINS:
 
 
 def _residents(args, geometry):
-    caller.staff_only()
+    who = caller.staff_only()
     area = AreaSelection.parse(args, geometry)
-    return jsonify(pin_query.residents(db.connection(), area, caller.current().role, scope=_scope()))
+    return jsonify(pin_query.residents(db.connection(), area, who.role, scope=who.scope_filter))
 
 
 @bp.get("/api/residents")

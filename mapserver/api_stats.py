@@ -17,7 +17,7 @@ def _stats(args, geometry):
                                # `level` already filters by handling level (grid … district), as in /api/events
                                level=args.get("grid_level", "community"),
                                period=args.get("period", "month"),
-                               scope=None if who.sees_everything else who.scope))
+                               scope=who.scope_filter))
 
 
 @bp.get("/api/stats/events")

@@ -24,6 +24,11 @@ class Caller:
     def sees_everything(self) -> bool:
         return self.role == "admin" or (not self.scope and self.role in ("commander", "analyst"))
 
+    @property
+    def scope_filter(self) -> tuple[str, ...] | None:
+        """What readers take as `scope`: None for everything, else the grid codes whose subtrees are visible."""
+        return None if self.sees_everything else self.scope
+
 
 DEFAULT = Caller("demo", "commander", ())
 

@@ -36,7 +36,7 @@ def tile(layer_id: str, z: str, x: str, y: str):
             raise BadSelection("geometry must be GeoJSON", "geometry") from None
         filters = EventSelection.parse(request.args, snap.categories, snap.departments, geometry=geometry)
     who = caller.current()
-    scope = None if who.sees_everything else who.scope
+    scope = who.scope_filter
     tag = versions.etag(catalogue.fingerprint(), layer.id, address, who.role, scope, filters.key() if filters else "",
                         *(snap.versions.get(t) for t in layer.reads))
     headers = {"ETag": f'W/"{tag}"', "Vary": "Accept-Encoding, X-Demo-User", "Cache-Control": "private, no-cache"}
@@ -125,7 +125,7 @@ def identify_here():
         raise BadFilter(str(exc), "layers") from None
     check_point(lon, lat, radius)
     who = caller.current()
-    scope = None if who.sees_everything else who.scope
+    scope = who.scope_filter
     features = [f for layer in chosen
                 for f in identify(db.connection(), layer, lon, lat, who.role, radius, scope)]
     return jsonify(type="FeatureCollection", features=features)
