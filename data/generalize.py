@@ -16,10 +16,6 @@ BANDS = MappingProxyType({0: (10, 0.00017), 1: (13, 0.00002)})
 FINEST_BAND_ZOOM = 14  # from here on tiles use the stored geometry itself
 
 
-def band_for_zoom(z: int) -> int | None:
-    """The generalised band a zoom uses, or None for the original geometry."""
-    return next((band for band, (maxzoom, _) in sorted(BANDS.items()) if z <= maxzoom), None)
-
 
 def refresh(conn: Connection) -> int:
     """Rebuild every current grid's generalised shapes; returns rows written."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from data.vocab import EVENT_STATUSES, OPEN_STATUSES
+from data.vocab import EVENT_STATUSES
 
 TRANSITIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType({
     "reported": frozenset({"accepted", "rejected", "escalated"}),
@@ -24,8 +24,6 @@ TRANSITIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType({
 })
 assert set(TRANSITIONS) == set(EVENT_STATUSES)
 
-LADDER = ("grid", "community", "street", "district")
-
 # hours from report to resolution, by category (hazards in hours, disputes in days)
 DEADLINE_HOURS = MappingProxyType({
     "safety_hazard": 24, "public_order": 24, "heating": 48, "food_safety": 48, "environment": 72,
@@ -40,11 +38,3 @@ def allowed(from_status: str | None, to_status: str) -> bool:
         return to_status == "reported"
     return to_status in TRANSITIONS.get(from_status, frozenset())
 
-
-def is_open(status: str) -> bool:
-    return status in OPEN_STATUSES
-
-
-def next_level(level: str) -> str:
-    """One rung up the escalation ladder; the district is the top."""
-    return LADDER[min(LADDER.index(level) + 1, len(LADDER) - 1)]

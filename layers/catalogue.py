@@ -75,11 +75,6 @@ class Layer:
             allowed = tuple(c for c in allowed if c in narrower)
         return tuple(c for c in band.columns if c in allowed)
 
-    def all_properties(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for props in self.properties.values():
-            seen.update(dict.fromkeys(props))
-        return tuple(seen)
 
 
 def _build() -> Mapping[str, Layer]:

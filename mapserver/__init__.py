@@ -14,7 +14,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     from mapserver import analyst, api_events, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, tiles, versions
 
     app = Flask(__name__)
-    app.config.from_mapping(JSON_AS_ASCII=False, MAX_CONTENT_LENGTH=16 * 1024 * 1024)
+    app.config.from_mapping(MAX_CONTENT_LENGTH=16 * 1024 * 1024)
     if test_config:
         app.config.update(test_config)
     app.json.ensure_ascii = False

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 from tqdm import tqdm
 
 from data import generalize
-from data.bulk import copy_frame, ewkb_hex, checked_after, reset_identity
+from data.bulk import checked_after, copy_frame, ewkb_hex, pg_array, reset_identity
 from data.demo.city import City
 from data.errors import LedgerError
 from data.provision import EMPTY_LEDGER_SQL
@@ -40,7 +40,7 @@ def as_copy_frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         if column in out:
             out[column] = ewkb_hex(out[column].to_numpy())
     if "tags" in out:
-        out["tags"] = ["{" + ",".join(t) + "}" for t in out.tags]
+        out["tags"] = pg_array(out.tags)
     return out
 
 
