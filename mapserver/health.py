@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from data.migrate import current_revision
+from data.migrate import revision_of
 from mapserver import db
 
 bp = Blueprint("health", __name__)
@@ -16,7 +16,7 @@ def healthz():
     try:
         with db.engine().connect() as conn:
             postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
-        revision = current_revision(db.engine())
+            revision = revision_of(conn)
     except DBAPIError as exc:
         response = jsonify(status="unavailable", database="unreachable", reason=str(exc.orig).strip()[:200])
         response.status_code = 503
