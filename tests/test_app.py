@@ -81,3 +81,10 @@ def test_database_failures_answer_json_with_a_reason(city_engine, sql, status):
     assert response.get_json()["error"]["reason"]
     if status == 503:
         assert response.headers["Retry-After"]
+
+
+@pytest.mark.parametrize("body", ["[" * 100_000, '{"geometry": NaN}', '{"limit": Infinity}', '{"a": -Infinity}'])
+def test_bodies_are_strict_json_and_never_a_500(client, body):
+    response = client.post("/api/events/search", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert "Failed to decode JSON" in response.get_json()["error"]["reason"]  # refused as JSON, not later
