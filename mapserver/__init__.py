@@ -13,10 +13,11 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     """Build the app from typed settings (from the environment unless given)."""
     from mapserver import analyst, api_events, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, tiles, versions
 
-    from mapserver.strict_json import StrictJSONProvider
+    from mapserver.strict_json import StrictJSONProvider, StrictRequest
 
     app = Flask(__name__)
     app.json = StrictJSONProvider(app)
+    app.request_class = StrictRequest
     app.config.from_mapping(MAX_CONTENT_LENGTH=16 * 1024 * 1024)
     if test_config:
         app.config.update(test_config)

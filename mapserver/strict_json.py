@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+from flask import Request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
 
 
 def _refuse_constant(name: str):
@@ -17,3 +19,9 @@ class StrictJSONProvider(DefaultJSONProvider):
             return json.loads(s, parse_constant=_refuse_constant, **kwargs)
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None  # Flask turns ValueError into 400
+
+
+class StrictRequest(Request):
+    def on_json_loading_failed(self, e: ValueError | None):
+        """Say what was wrong with the body instead of Flask's generic sentence."""
+        raise BadRequest(f"Failed to decode JSON body: {e}" if e else "Failed to decode JSON body")
