@@ -26,6 +26,11 @@ class Settings:
     statement_timeout_ms: int = 60_000
     lock_timeout_ms: int = 10_000
     pool_size: int = 5
+    media_dir: str = "var/media"  # photos attached to reports; served only to staff in scope and the reporter
+    max_photo_bytes: int = 8 * 1024 * 1024
+    qr_secret: str = "minqing-demo-qr-secret"  # signs QR report links; set MINQING_QR_SECRET in production
+    public_url: str = "http://127.0.0.1:5000"  # what printed QR codes point at
+    tick_seconds: int = 60  # how often the server runs `tick`; 0 = never (tests, or a cron job instead)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -36,6 +41,11 @@ class Settings:
                 statement_timeout_ms=int(env.get("MINQING_STATEMENT_TIMEOUT_MS", 60_000)),
                 lock_timeout_ms=int(env.get("MINQING_LOCK_TIMEOUT_MS", 10_000)),
                 pool_size=int(env.get("MINQING_POOL_SIZE", 5)),
+                media_dir=env.get("MINQING_MEDIA_DIR") or "var/media",
+                max_photo_bytes=int(env.get("MINQING_MAX_PHOTO_BYTES", 8 * 1024 * 1024)),
+                qr_secret=env.get("MINQING_QR_SECRET") or "minqing-demo-qr-secret",
+                public_url=(env.get("MINQING_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
+                tick_seconds=int(env.get("MINQING_TICK_SECONDS", 60)),
             )
         except ValueError as exc:
             raise ConfigError(f"bad numeric setting: {exc}") from exc

@@ -11,7 +11,7 @@ from data.settings import Settings
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from typed settings (from the environment unless given)."""
-    from mapserver import analyst, api_events, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, tiles, versions
+    from mapserver import analyst, api_events, citizen, open311, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, tiles, versions
 
     from mapserver.strict_json import StrictJSONProvider, StrictRequest
 
@@ -39,4 +39,6 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(api_pins.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(analyst.bp)
+    app.register_blueprint(citizen.bp)
+    app.register_blueprint(open311.bp)
     return app

@@ -178,6 +178,18 @@ def serve(host, port, workers, dev) -> None:
     os.execv(str(gunicorn), [str(gunicorn), *argv[1:]])
 
 
+def _register_channel_commands() -> None:
+    from mapserver.citizen import qr_command
+    from mapserver.cli_import import import_group
+    from mapserver.open311 import open311_group
+
+    for command in (qr_command, import_group, open311_group):
+        cli.add_command(command)
+
+
+_register_channel_commands()
+
+
 def main() -> None:  # pragma: no cover
     cli(prog_name="minqing")
 

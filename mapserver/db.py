@@ -25,6 +25,11 @@ def connection() -> Connection:
     return g.conn
 
 
+def writing():
+    """A transaction of its own for a request that writes: committed when the block ends, rolled back on error."""
+    return engine().begin()
+
+
 def _close(_exc: BaseException | None) -> None:
     conn = g.pop("conn", None)
     if conn is not None:

@@ -8,7 +8,7 @@ from psycopg import errors as pg
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from data.errors import ConfigError, LedgerError, LoadError
+from data.errors import ConfigError, LedgerError, LoadError, Refused
 from data.selection import AreaTooLarge, BadSelection, InvalidArea
 from layers.errors import BadFilter, BadTileRequest, LayerError, UnknownLayer
 
@@ -49,9 +49,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(LedgerError)
     @app.errorhandler(LayerError)
     def known_error(exc: LedgerError | LayerError):
-        status = next(code for kind, code in STATUS if isinstance(exc, kind))
+        status = exc.status if isinstance(exc, Refused) else next(code for kind, code in STATUS
+                                                                   if isinstance(exc, kind))
         location = getattr(exc, "location", None)
         extra = {"location": {"type": "Point", "coordinates": list(location)}} if location else {}
+        extra.update(getattr(exc, "extra", {}))
         return error_body(status, str(exc), getattr(exc, "field", None), **extra)
 
     @app.errorhandler(DBAPIError)

@@ -7,6 +7,7 @@ from data.event_query import MAX_LIMIT, SORTS
 from data.event_stats import GROUPS, PERIODS
 from data.vocab import EVENT_SOURCES, EVENT_STATUSES, HANDLING_LEVELS, LEVEL_DEPTH
 from layers import catalogue
+from mapserver import citizen, open311
 
 bp = Blueprint("openapi", __name__)
 
@@ -246,6 +247,8 @@ PATHS = {
 }
 
 PATHS.update(_pin_paths())
+for _channel in (citizen, open311):
+    PATHS.update(_channel.OPENAPI_PATHS)
 
 DOCUMENT = {
     "openapi": "3.1.0",
