@@ -26,7 +26,7 @@ def fresh_database(name: str, base: Settings | None = None) -> Settings:
 
 
 # Every table of the ledger, children before parents (TRUNCATE … CASCADE would find them anyway).
-LEDGER_TABLES = ("audit_log", "app_user", "visit", "event_log", "event", "organization", "thing", "place", "person",
+LEDGER_TABLES = ("audit_log", "event_photo", "department_rating", "idempotency_key", "rate_limit", "app_user", "visit", "event_log", "event", "organization", "thing", "place", "person",
                  "household", "house", "staff", "demo_hotspot", "event_category", "department", "grid_shape", "house_residents",
                  "grid_leaf_piece", "grid")
 # derived bookkeeping kept across an emptied ledger: versions only ever grow, so old ETags never match again

@@ -110,8 +110,8 @@ def histories(rng, category: np.ndarray, reported: np.ndarray, as_of: datetime) 
     deadline = np.array([DEADLINE_HOURS[c] for c in category], dtype=float)
     due = reported + (deadline * 3600e9).astype("timedelta64[ns]")
     path = rng.choice(len(PATHS), size=n, p=PATH_P)
-    state = pd.DataFrame({"status": "reported", "level": "grid", "resolved_at": pd.NaT, "closed_at": pd.NaT},
-                         index=np.arange(n))
+    state = pd.DataFrame({"status": "reported", "level": "grid", "resolved_at": pd.NaT, "closed_at": pd.NaT,
+                          "since": reported}, index=np.arange(n))
     state["resolved_at"] = state["resolved_at"].astype("datetime64[ns]")
     state["closed_at"] = state["closed_at"].astype("datetime64[ns]")
     logs = []
@@ -130,6 +130,7 @@ def histories(rng, category: np.ndarray, reported: np.ndarray, as_of: datetime) 
                                       "to_status": status, "level": level}))
             state.loc[ev, "status"] = status
             state.loc[ev, "level"] = level
+            state.loc[ev, "since"] = t[alive]
             if status == "resolved":
                 state.loc[ev, "resolved_at"] = t[alive]
             if status == "in_progress":
@@ -141,6 +142,8 @@ def histories(rng, category: np.ndarray, reported: np.ndarray, as_of: datetime) 
     state["due_at"] = due
     open_ = ~state.status.isin(["resolved", "verified", "closed", "rejected", "suspended"])
     state["overdue"] = open_ & (due < now)
+    suspended = state.status.eq("suspended").to_numpy()
+    state["review_at"] = pd.Series(state.since.to_numpy() + np.timedelta64(30, "D")).where(suspended)
     return state, log.reset_index(drop=True)
 
 
@@ -186,6 +189,7 @@ def build(rng, city, frame, house: pd.DataFrame, spec, outline) -> None:
         "reported_at": utc(reported), "due_at": utc(state.due_at.to_numpy()),
         "resolved_at": utc(state.resolved_at.to_numpy()), "closed_at": utc(state.closed_at.to_numpy()),
         "overdue": state.overdue.to_numpy(),
+        "review_at": utc(state.review_at.to_numpy()), "updated_at": utc(state.since.to_numpy()),
         "satisfaction": pd.Series(rng.choice([1, 2, 3, 4, 5], size=n, p=[.03, .05, .12, .35, .45]),
                                   dtype="Int64").where(rated),
         "geom": shapely.points(np.round(lon, 7), np.round(lat, 7)),

@@ -25,6 +25,15 @@ WITH_OUR_IDS = ("department", "house", "household", "person", "place", "thing", 
 GEOMETRY_COLUMNS = ("geom", "center")
 
 
+# Open events get the deadline of the stage they are in (counted from their last step, on the stage's
+# clock); those already past it are overdue, so the first `tick` only sees what becomes due later.
+STAGE_DEADLINES_SQL = """
+UPDATE event SET stage_due_at = d.due, overdue = overdue OR d.due < %(as_of)s
+FROM (SELECT id, stage_deadline(category, event_stage(status), updated_at) AS due FROM event
+      WHERE status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'returned', 'escalated')) d
+WHERE event.id = d.id"""
+
+
 class NotEmpty(LedgerError):
     """The ledger already holds a city; loading another on top would mix two worlds."""
 
@@ -68,6 +77,7 @@ def load(engine: Engine, city: City, progress: bool = True, replace: bool = Fals
                     reset_identity(cur, table)
                 rates[table] = len(frame) / max(time.perf_counter() - started, 1e-9)
                 log.info("loaded %s: %d rows (%.0f rows/s)", table, len(frame), rates[table])
+            cur.execute(STAGE_DEADLINES_SQL, {"as_of": city.as_of})
         raw.commit()
     except BaseException:
         raw.rollback()

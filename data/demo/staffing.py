@@ -55,13 +55,22 @@ def visits(rng, household, house_rows, grid, staff_rows, as_of) -> pd.DataFrame:
 
 
 def users(grid: pd.DataFrame) -> pd.DataFrame:
-    """Demo accounts: one of each role, grid leaders scoped to a community, workers to a cell."""
+    """Demo accounts: one of each role, grid leaders scoped to a community (one to a street), workers to a
+    cell, and one handler per department (ids follow data.vocab.DEPARTMENTS, as the department table does)."""
+    from data.vocab import DEPARTMENTS
+
+    streets = grid[grid.level == "street"].code.tolist()
     communities = grid[grid.level == "community"].code.tolist()
     cells = grid[(grid.level == "cell") & (grid.kind == "regular")].code.tolist()
     rows = [("admin", "系统管理员", "admin", []), ("commander", "指挥中心值班员", "commander", [DISTRICT_CODE]),
             ("analyst", "数据分析员", "analyst", [DISTRICT_CODE])]
     rows += [(f"leader{i + 1}", f"网格长{i + 1}", "grid_leader", [c]) for i, c in enumerate(communities[:3])]
     rows += [(f"worker{i + 1}", f"网格员{i + 1}", "grid_worker", [c]) for i, c in enumerate(cells[:3])]
-    frame = pd.DataFrame(rows, columns=["username", "display_name", "role", "scope"])
+    rows += [("street1", "街道综治中心值班员", "grid_leader", streets[:1])]
+    rows = [(*row, None) for row in rows]
+    rows += [(f"dept_{code}", f"{name}处置员", "department", [DISTRICT_CODE], i + 1)
+             for i, (code, name, _) in enumerate(DEPARTMENTS)]
+    frame = pd.DataFrame(rows, columns=["username", "display_name", "role", "scope", "department_id"])
+    frame["department_id"] = frame.department_id.astype("Int64")
     frame["scope"] = ["{" + ",".join(s) + "}" for s in frame.scope]
     return frame

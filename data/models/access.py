@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Identity
+from sqlalchemy import ARRAY, BigInteger, ForeignKey, Identity
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +22,27 @@ class AppUser(Base):
     password_hash: Mapped[str | None]
     disabled: Mapped[bool] = mapped_column(server_default="false")
     created_at: Mapped[datetime] = mapped_column(server_default="now()")
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"))
+
+
+class ApiKey(Base):
+    """An Open311 client's key; only its SHA-256 is stored."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(Identity(always=True), primary_key=True)
+    name: Mapped[str] = mapped_column(unique=True)
+    key_sha256: Mapped[str] = mapped_column(unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default="now()")
+    revoked: Mapped[bool] = mapped_column(server_default="false")
+
+
+class RateLimit(Base):
+    __tablename__ = "rate_limit"
+
+    bucket: Mapped[str] = mapped_column(primary_key=True)
+    window_start: Mapped[datetime]
+    hits: Mapped[int]
 
 
 class AuditLog(Base):
