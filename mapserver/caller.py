@@ -5,29 +5,15 @@ configured default (the command centre, scoped to everything) so the local demo 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import current_app, g, request
 from sqlalchemy import text
 
+from data.actors import Actor
 from data.vocab import STAFF_USER_ROLES
 from mapserver import db
 
 
-@dataclass(frozen=True)
-class Caller:
-    username: str
-    role: str
-    scope: tuple[str, ...]  # grid codes; their subtrees are visible. Empty with role admin: everything.
-
-    @property
-    def sees_everything(self) -> bool:
-        return self.role == "admin" or (not self.scope and self.role in ("commander", "analyst"))
-
-    @property
-    def scope_filter(self) -> tuple[str, ...] | None:
-        """What readers take as `scope`: None for everything, else the grid codes whose subtrees are visible."""
-        return None if self.sees_everything else self.scope
+Caller = Actor  # the server's name for whoever sent the request
 
 
 DEFAULT = Caller("demo", "commander", ())
@@ -44,13 +30,13 @@ def _resolve() -> Caller:
     if not username:
         return current_app.config.get("MINQING_DEFAULT_CALLER", DEFAULT)
     row = db.connection().execute(text(
-        "SELECT username, role, scope::text[] FROM app_user WHERE username = :u AND NOT disabled"),
+        "SELECT username, role, scope::text[], department_id FROM app_user WHERE username = :u AND NOT disabled"),
         {"u": username}).first()
     if row is None:
         from werkzeug.exceptions import Unauthorized
 
         raise Unauthorized(f"unknown or disabled user {username!r}")
-    return Caller(row[0], row[1], tuple(row[2]))
+    return Caller(row[0], row[1], tuple(row[2]), row[3])
 
 
 def staff_only() -> Caller:
