@@ -12,6 +12,35 @@ from data.db import make_engine
 from data.provision import EMPTY_LEDGER_SQL, fresh_database
 
 DEMO_AS_OF = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+# every test run gets databases of its own, so two runs on one server (CI, a developer) never collide
+RUN_PREFIX = os.environ.get("MINQING_TEST_DB_PREFIX") or f"minqing_t{os.getpid()}"
+
+
+def db_name(part: str) -> str:
+    return f"{RUN_PREFIX}_{part}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_run_databases():
+    """The run's databases go when it ends (a killed run leaves its `minqing_t<pid>_*` behind)."""
+    yield
+    drop_databases(RUN_PREFIX + "\\_%")
+
+
+def drop_databases(pattern: str) -> None:
+    from sqlalchemy import create_engine, make_url, text
+
+    from data.settings import Settings
+
+    admin = create_engine(make_url(Settings.from_env().sqlalchemy_url).set(database="postgres"),
+                          isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for (name,) in conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                                        {"p": pattern}).all():
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 def migrated_engine(name: str) -> Engine:
     engine = make_engine(fresh_database(name))
     migrate.upgrade(engine)
@@ -26,7 +55,7 @@ def truncate_ledger(engine: Engine) -> None:
 @pytest.fixture(scope="session")
 def empty_engine() -> Engine:
     """A migrated database with nothing in it; tests using it go through `empty_db`."""
-    engine = migrated_engine(os.environ.get("MINQING_TEST_EMPTY_DB", "minqing_test_empty"))
+    engine = migrated_engine(os.environ.get("MINQING_TEST_EMPTY_DB") or db_name("empty"))
     yield engine
     engine.dispose()
 
@@ -52,7 +81,7 @@ def city_engine(tiny_city) -> Engine:
     """A database holding the tiny demo city; treat as read-only, or write inside `city_conn`."""
     from data.demo.load import load
 
-    engine = migrated_engine(os.environ.get("MINQING_TEST_DB", "minqing_test"))
+    engine = migrated_engine(os.environ.get("MINQING_TEST_DB") or db_name("city"))
     load(engine, tiny_city, progress=False)
     yield engine
     engine.dispose()

@@ -171,9 +171,9 @@ def test_recoding_grids_refreshes_old_and_new_ancestors(city_conn):
 def own_city(tiny_city):
     """A private copy of the tiny city for tests that must commit (the shared one stays as loaded)."""
     from data.demo.load import load
-    from tests.conftest import migrated_engine
+    from tests.conftest import db_name, migrated_engine
 
-    engine = migrated_engine("minqing_test_assignment_commits")
+    engine = migrated_engine(db_name("assignment_commits"))
     load(engine, tiny_city, progress=False)
     yield engine
     engine.dispose()

@@ -12,7 +12,7 @@ from data import idcard, lifecycle
 from data.demo.city import generate
 from data.demo.load import load
 from data.summary import ledger_checksum
-from tests.conftest import DEMO_AS_OF, migrated_engine
+from tests.conftest import DEMO_AS_OF, db_name, migrated_engine
 
 AREA_TOLERANCE = 1e-12  # square degrees (~0.01 m²): float noise only
 
@@ -66,9 +66,9 @@ def test_loaded_grids_tile_in_postgis_too(city_engine):
 def test_same_seed_same_city_different_seed_different_city(tiny_city):
     """Two separate generations with seed 7 load into identical ledgers; seed 8 gives another city."""
     checksums = []
-    for name, city in (("minqing_test_checksum_a", tiny_city),
-                       ("minqing_test_checksum_b", generate("tiny", seed=7, as_of=DEMO_AS_OF)),
-                       ("minqing_test_checksum_c", generate("tiny", seed=8, as_of=DEMO_AS_OF))):
+    for name, city in ((db_name("checksum_a"), tiny_city),
+                       (db_name("checksum_b"), generate("tiny", seed=7, as_of=DEMO_AS_OF)),
+                       (db_name("checksum_c"), generate("tiny", seed=8, as_of=DEMO_AS_OF))):
         engine = migrated_engine(name)
         try:
             load(engine, city, progress=False)

@@ -8,7 +8,7 @@ from sqlalchemy import inspect, text
 
 from data import migrate
 from data.models import Base
-from tests.conftest import fresh_database
+from tests.conftest import db_name, fresh_database
 from data.db import make_engine
 
 LEDGER = {"grid", "grid_shape", "data_version", "house_residents", "grid_leaf_piece", "department", "event_category", "staff", "house", "household", "person",
@@ -17,7 +17,7 @@ LEDGER = {"grid", "grid_shape", "data_version", "house_residents", "grid_leaf_pi
 
 @pytest.fixture(scope="module")
 def scratch():
-    engine = make_engine(fresh_database("minqing_test_migrations"))
+    engine = make_engine(fresh_database(db_name("migrations")))
     yield engine
     engine.dispose()
 
