@@ -37,14 +37,14 @@ def hotline(file: Path, crs: str, rejects: Path | None, dry_run: bool, batch_siz
     Column names are matched case-insensitively, Chinese or English:
 
     \b
-      工单编号 | external_id              required; re-importing an id creates nothing
-      来电时间 | 受理时间 | time           required; no UTC offset = Beijing time
-      诉求类别 | 问题分类 | category       required; mapped by hotline_category_map
-      诉求内容 | 内容 | content          required
-      经度, 纬度 | lon, lat              coordinates (0,0 counts as none), or:
-      事发地址 | 地址 | address           matched to a house or compound
-      坐标系 | crs                       wgs84 | gcj02 | bd09 | EPSG code (else --crs)
-      标题 | title, 来电人 | caller, 联系电话 | phone    optional
+      工单编号 | external_id: required; an id imported before is skipped
+      来电时间 | 受理时间 | time: required; without a UTC offset it is Beijing time
+      诉求类别 | 问题分类 | category: required; mapped by the table hotline_category_map
+      诉求内容 | 内容 | content: required
+      经度 + 纬度 | lon + lat: where it happened (0, 0 counts as none), or else
+      事发地址 | 地址 | address: matched to a house or compound of the ledger
+      坐标系 | crs: wgs84, gcj02 (also 高德/腾讯), bd09 (also 百度) or an EPSG code; blank: --crs
+      标题 | title, 来电人 | caller, 联系电话 | phone: optional (the phone is never shown to grid staff)
 
     Category: an exact category code or name, else the longest keyword of the table
     hotline_category_map found in the text. Location: the coordinates when given, else the longest house
