@@ -500,3 +500,9 @@ def test_post_answers_match_the_openapi_document(client, created, api_key):
         response = post(client, created, **form)
         assert response.status_code == status
         jsonschema.validate(response.get_json(), responses[str(status)]["content"]["application/json"]["schema"])
+
+
+@pytest.mark.parametrize("command", [[], ["key"], ["key", "create"], ["key", "revoke"], ["key", "list"]])
+def test_every_key_command_has_help(command):
+    result = CliRunner().invoke(cli, ["open311", *command, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
