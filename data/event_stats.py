@@ -87,3 +87,24 @@ def event_stats(conn: Connection, selection: EventSelection, by: str = "grid", l
             row["name"] = names.get(row["key"])
     return {"by": by, **({"grid_level": level} if by == "grid" else {}), **({"period": period} if by == "period" else {}),
             "rows": rows, "total": total}
+
+
+DEPARTMENT_SQL = """
+SELECT d.code, d.name, count(e.id) AS handled,
+       count(e.id) FILTER (WHERE e.resolved_at IS NOT NULL) AS resolved,
+       avg((e.resolved_at <= e.due_at)::int) FILTER (WHERE e.resolved_at IS NOT NULL) AS share_in_time,
+       avg(e.satisfaction) AS reporter_satisfaction,
+       (SELECT avg(r.score) FROM department_rating r WHERE r.department_id = d.id) AS grid_rating,
+       (SELECT count(*) FROM department_rating r WHERE r.department_id = d.id) AS grid_ratings
+FROM department d
+LEFT JOIN event e ON (e.department_id = d.id OR d.id = ANY(e.joint_department_ids))
+                  AND e.handling_mode IN ('department', 'joint') {scope}
+GROUP BY d.id ORDER BY d.code"""
+
+
+def department_scores(conn: Connection, scope: tuple[str, ...] | None) -> list[dict]:
+    """Per department: cases handled, on time, the reporters' satisfaction and the grids' ratings (网格评部门)."""
+    where, params = scope_clause(scope)
+    rows = conn.execute(text(DEPARTMENT_SQL.format(scope=where)), params).mappings()
+    return [{k: (round(float(v), 3) if k in ("share_in_time", "reporter_satisfaction", "grid_rating") and v is not None
+                 else v) for k, v in r.items()} for r in rows]

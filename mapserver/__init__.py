@@ -11,7 +11,7 @@ from data.settings import Settings
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from typed settings (from the environment unless given)."""
-    from mapserver import analyst, api_events, citizen, open311, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, tiles, versions
+    from mapserver import analyst, api_events, api_workflow, citizen, open311, ticker, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, tiles, versions
 
     from mapserver.strict_json import StrictJSONProvider, StrictRequest
 
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(tiles.bp)
     assets.init_app(app)
     app.register_blueprint(api_events.bp)
+    app.register_blueprint(api_workflow.bp)
     app.register_blueprint(api_stats.bp)
     app.register_blueprint(api_grids.bp)
     app.register_blueprint(api_exports.bp)
@@ -41,4 +42,5 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(analyst.bp)
     app.register_blueprint(citizen.bp)
     app.register_blueprint(open311.bp)
+    ticker.init_app(app)
     return app

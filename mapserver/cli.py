@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
@@ -176,6 +176,27 @@ def serve(host, port, workers, dev) -> None:
     click.echo(f"serving on http://{host}:{port} (gunicorn, {workers} workers)")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     os.execv(str(gunicorn), [str(gunicorn), *argv[1:]])
+
+
+@cli.command()
+@click.option("--now", "now", default=None, help="Pretend it is this ISO 8601 time (drills, replays); default: now.")
+def tick(now) -> None:
+    """Mark events past their stage deadline overdue and escalate them per policy (idempotent; cron-safe)."""
+    from data import workflow
+
+    when = None
+    if now:
+        try:
+            when = datetime.fromisoformat(now)
+        except ValueError:
+            raise click.BadParameter(f"{now!r} is not an ISO 8601 time", param_hint="--now") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone(timedelta(hours=8)))  # people keep Beijing time
+    started = time.perf_counter()
+    with _engine().begin() as conn:
+        result = workflow.tick(conn, when)
+    click.echo(f"{result.overdue} events newly overdue, {result.escalated} escalated one level up "
+               f"({time.perf_counter() - started:.2f} s)")
 
 
 def _register_channel_commands() -> None:

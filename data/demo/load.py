@@ -29,8 +29,9 @@ GEOMETRY_COLUMNS = ("geom", "center")
 # clock); those already past it are overdue, so the first `tick` only sees what becomes due later.
 STAGE_DEADLINES_SQL = """
 UPDATE event SET stage_due_at = d.due, overdue = overdue OR d.due < %(as_of)s
-FROM (SELECT id, stage_deadline(category, event_stage(status), updated_at) AS due FROM event
-      WHERE status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'returned', 'escalated')) d
+FROM (SELECT id, CASE WHEN status = 'suspended' THEN review_at
+                      ELSE stage_deadline(category, event_stage(status), updated_at) END AS due FROM event
+      WHERE status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'returned', 'escalated', 'suspended')) d
 WHERE event.id = d.id"""
 
 

@@ -44,14 +44,16 @@ POLICY = [
 # 12345 work orders name their category in free text; the longest keyword found wins
 HOTLINE_KEYWORDS = [
     ("噪音", "noise"), ("噪声", "noise"), ("扰民", "noise"), ("暖气", "heating"), ("供暖", "heating"),
-    ("供热", "heating"), ("违建", "illegal_construction"), ("违章建筑", "illegal_construction"),
+    ("供热", "heating"), ("违建", "illegal_construction"), ("违章", "illegal_construction"),
+    ("违章建筑", "illegal_construction"), ("违法建设", "illegal_construction"), ("搭建", "illegal_construction"),
     ("私搭乱建", "illegal_construction"), ("欠薪", "wage_arrears"), ("拖欠工资", "wage_arrears"),
-    ("讨薪", "wage_arrears"), ("纠纷", "dispute"), ("邻里矛盾", "dispute"), ("隐患", "safety_hazard"),
-    ("消防", "safety_hazard"), ("燃气", "safety_hazard"), ("垃圾", "environment"), ("卫生", "environment"),
-    ("污水", "environment"), ("物业", "property"), ("电梯", "property"), ("食品", "food_safety"),
-    ("餐饮", "food_safety"), ("治安", "public_order"), ("打架", "public_order"), ("盗窃", "public_order"),
-    ("信访", "petition"), ("投诉", "petition"), ("路灯", "public_service"), ("公共服务", "public_service"),
-    ("井盖", "public_service"),
+    ("工资", "wage_arrears"), ("讨薪", "wage_arrears"), ("纠纷", "dispute"), ("邻里矛盾", "dispute"),
+    ("隐患", "safety_hazard"), ("消防", "safety_hazard"), ("燃气", "safety_hazard"), ("垃圾", "environment"),
+    ("环境卫生", "environment"), ("环境", "environment"), ("污染", "environment"), ("餐饮油烟", "environment"),
+    ("污水", "environment"), ("占道", "environment"), ("物业", "property"), ("电梯", "property"),
+    ("食品", "food_safety"), ("餐饮", "food_safety"), ("治安", "public_order"), ("打架", "public_order"),
+    ("盗窃", "public_order"), ("信访", "petition"), ("路灯", "public_service"), ("公共服务", "public_service"),
+    ("井盖", "public_service"), ("停水", "public_service"), ("停电", "public_service"),
 ]
 
 
@@ -84,8 +86,13 @@ ALTER TABLE event
   ADD COLUMN rev integer NOT NULL DEFAULT 0,
   ADD CONSTRAINT joint_has_departments CHECK ((handling_mode = 'joint' AND cardinality(joint_department_ids) >= 2)
                                               OR (handling_mode IS DISTINCT FROM 'joint'
-                                                  AND joint_department_ids IS NULL)),
-  ADD CONSTRAINT suspended_has_review CHECK (status <> 'suspended' OR review_at IS NOT NULL);
+                                                  AND joint_department_ids IS NULL));
+-- events already stored: open ones get the deadline of their stage from their last step, suspended ones
+-- a review date a month after it
+UPDATE event e SET updated_at = COALESCE((SELECT max(l.at) FROM event_log l WHERE l.event_id = e.id), e.reported_at)
+WHERE status IN {OPEN_STATUSES};
+UPDATE event SET review_at = updated_at + interval '30 days' WHERE status = 'suspended';
+ALTER TABLE event ADD CONSTRAINT suspended_has_review CHECK (status <> 'suspended' OR review_at IS NOT NULL);
 COMMENT ON COLUMN event.reporter_contact IS 'The reporter''s phone or e-mail: for call-backs only, never shown to grid staff.';
 CREATE UNIQUE INDEX event_external_id ON event (source, external_id) WHERE external_id IS NOT NULL;
 -- tick reads only this: open events not yet overdue, by stage deadline
@@ -250,9 +257,8 @@ CREATE TRIGGER event_notify_insert AFTER INSERT ON event REFERENCING NEW TABLE A
 CREATE TRIGGER event_notify_update AFTER UPDATE ON event REFERENCING NEW TABLE AS changed
   FOR EACH STATEMENT EXECUTE FUNCTION event_notify();
 
--- Events loaded before this revision get the deadline of the stage they are in.
-UPDATE event SET stage_due_at = CASE WHEN status = 'suspended' THEN NULL
-                                     ELSE stage_deadline(category, event_stage(status), reported_at) END
+UPDATE event SET stage_due_at = CASE WHEN status = 'suspended' THEN review_at
+                                     ELSE stage_deadline(category, event_stage(status), updated_at) END
 WHERE status IN {OPEN_STATUSES};
 """)
 
