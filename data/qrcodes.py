@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import Connection, text
+from tqdm import tqdm
 
 SIG_BYTES = 16  # 128 bits of HMAC-SHA256: unforgeable, and 22 characters keep the QR code small
 FONT_PATH = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
@@ -132,6 +134,19 @@ def sheet(community_name: str, community_code: str, cells: list[tuple[str, str, 
 
 def save_pdf(pages: list[Image.Image], path: Path) -> None:
     pages[0].save(path, "PDF", save_all=True, append_images=pages[1:], resolution=SHEET_DPI)
+
+
+def write_all(cells: list[PrintableCell], secret: str, base_url: str, out: Path, progress: bool = False) -> int:
+    """OUT/<cell>.png for each cell and OUT/<community>.pdf for each community; returns the number of sheets."""
+    out.mkdir(parents=True, exist_ok=True)
+    sheets: dict[tuple[str, str], list] = defaultdict(list)
+    for cell in tqdm(cells, desc="QR codes", unit="grid", disable=not progress):
+        url = report_url(base_url, secret, cell.code)
+        card(url, cell.name, cell.code).save(out / f"{cell.code}.png")
+        sheets[cell.community_code, cell.community_name].append((url, cell.name, cell.code))
+    for (code, name), cards in sheets.items():
+        save_pdf(sheet(name, code, cards), out / f"{code}.pdf")
+    return len(sheets)
 
 
 def _size(width: int, share: float) -> int:
