@@ -1,6 +1,7 @@
 """One event as a case file: its fields, its history and its photos, as staff in scope may see them.
 
-The reporter's name and contact are left out for everyone but admins: they are for call-backs only.
+The reporter's name and contact are left out for everyone but admins (they are for call-backs only), and
+so is the tracking number, which lets its holder verify and rate as the reporter.
 """
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from sqlalchemy import Connection, text
 from data.errors import NotFound
 from data.event_query import COLUMNS, FROM_EVENTS, scope_clause
 
-CASE_COLUMNS = COLUMNS + """, e.tracking_no, e.description, e.address, e.media_url, e.handling_mode,
+CASE_COLUMNS = COLUMNS + """, e.description, e.address, e.media_url, e.handling_mode,
   (SELECT array_agg(jd.code ORDER BY jd.code) FROM department jd WHERE jd.id = ANY(e.joint_department_ids))
     AS joint_departments,
   e.stage_due_at, e.review_at, e.extensions, e.supervised, e.possible_duplicate_of, e.merged_into, e.updated_at,
   e.rev, e.outside_grid, e.external_id"""
-PRIVATE_COLUMNS = ", e.reporter_name, e.reporter_contact"
+PRIVATE_COLUMNS = ", e.tracking_no, e.reporter_name, e.reporter_contact"  # the number lets its holder act as the reporter
 
 
 def one(conn: Connection, event_id: int, scope: tuple[str, ...] | None, private: bool = False) -> dict:

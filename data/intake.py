@@ -57,6 +57,13 @@ class Submitted:
     grid_code: str | None
     outside_grid: bool
     possible_duplicate_of: int | None
+    level: str
+    category: str
+    reported_at: datetime
+    due_at: datetime | None
+    stage_due_at: datetime | None
+    lon: float
+    lat: float
     created: bool  # False: an idempotent replay, or this (source, external_id) was already imported
 
 
@@ -91,14 +98,17 @@ def to_wgs84_checked(lon, lat, crs: str | None = None) -> tuple[float, float]:
     return float(wlon), float(wlat)
 
 
+RETURNED = """e.id, e.ref, e.tracking_no, e.status, g.code, e.outside_grid, e.possible_duplicate_of, e.level,
+  e.category, e.reported_at, e.due_at, e.stage_due_at, ST_X(e.geom), ST_Y(e.geom)"""
+
 _REPLAY_SQL = text("""
-SELECT k.body_sha256, e.id, e.ref, e.tracking_no, e.status, g.code, e.outside_grid, e.possible_duplicate_of
+SELECT k.body_sha256, {RETURNED}
 FROM idempotency_key k JOIN event e ON e.id = k.event_id LEFT JOIN grid g ON g.id = e.grid_id
-WHERE k.owner = :owner AND k.key = :key""")
+WHERE k.owner = :owner AND k.key = :key""".format(RETURNED=RETURNED))
 
 _EXISTING_SQL = text("""
-SELECT e.id, e.ref, e.tracking_no, e.status, g.code, e.outside_grid, e.possible_duplicate_of
-FROM event e LEFT JOIN grid g ON g.id = e.grid_id WHERE e.source = :source AND e.external_id = :external_id""")
+SELECT {RETURNED}
+FROM event e LEFT JOIN grid g ON g.id = e.grid_id WHERE e.source = :source AND e.external_id = :external_id""".format(RETURNED=RETURNED))
 
 # the duplicate search uses the partial GiST index on open events; 0.002° ≥ 100 m in any direction here
 _INSERT_SQL = text("""
@@ -109,34 +119,41 @@ WITH place AS (
 ), seq AS (
     SELECT nextval(pg_get_serial_sequence('event', 'id')) AS id
 ), twin AS (
-    SELECT e.id FROM event e, place p
-    WHERE e.category = :category
-      AND e.status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'returned', 'escalated', 'suspended')
-      AND e.geom && ST_Expand(p.geom, :radius_deg)
-      AND ST_DWithin(e.geom::geography, p.geom::geography, :radius_m)
+    -- OFFSET 0 keeps the planner on the partial GiST index of open events (~100 near any point)
+    -- instead of AND-ing it with the time index, which reads every event of the last three days
+    SELECT e.id FROM place p, LATERAL (
+        SELECT id, geom, category, reported_at, merged_into FROM event
+        WHERE geom && ST_Expand(p.geom, :radius_deg)
+          AND status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'returned', 'escalated', 'suspended')
+        OFFSET 0) e
+    WHERE e.category = :category AND e.merged_into IS NULL
       AND e.reported_at > CAST(:reported_at AS timestamptz) - make_interval(hours => :window_h)
-      AND e.merged_into IS NULL
+      AND ST_DWithin(e.geom::geography, p.geom::geography, :radius_m)
     ORDER BY e.geom <-> p.geom LIMIT 1
 ), new AS (
     INSERT INTO event (id, ref, tracking_no, title, description, category, source, priority, reported_at, due_at,
                        stage_due_at, department_id, geom, reporter_name, reporter_contact, external_id, address,
                        media_url, possible_duplicate_of, updated_at, rev)
-    SELECT s.id, 'E' || to_char(s.id, 'FM00000000'), :tracking_no, :title,
+    SELECT s.id, 'E' || to_char(s.id, 'FM00000000'), :tracking_no,
+           COALESCE(CAST(:title AS text), c.name || '：' || left(split_part(btrim(:description), E'\n', 1), 30)
+                    || CASE WHEN length(split_part(btrim(:description), E'\n', 1)) > 30 THEN '…' ELSE '' END),
            :description, :category, :source, :priority, :reported_at,
            CAST(:reported_at AS timestamptz) + make_interval(hours => :due_hours),
            stage_deadline(:category, 'accept', :now), c.department_id, p.geom, :reporter_name,
            :reporter_contact, :external_id, :address, :media_url, (SELECT id FROM twin), :now, 1
     FROM seq s, place p, event_category c WHERE c.code = :category AND p.geom IS NOT NULL
-    RETURNING id, ref, tracking_no, status, level, grid_id, outside_grid, possible_duplicate_of
+    RETURNING *
 ), logged AS (
     INSERT INTO event_log (event_id, at, actor, actor_role, from_status, to_status, level, action, note, detail)
     SELECT id, :now, :actor, :actor_role, NULL, 'reported', level, 'transition', :source_label,
            CASE WHEN possible_duplicate_of IS NULL THEN NULL
                 ELSE jsonb_build_object('possible_duplicate_of', possible_duplicate_of) END
     FROM new
+), keyed AS (
+    UPDATE idempotency_key SET event_id = (SELECT id FROM new) WHERE owner = :actor AND key = :key
 )
-SELECT n.id, n.ref, n.tracking_no, n.status, g.code, n.outside_grid, n.possible_duplicate_of
-FROM new n LEFT JOIN grid g ON g.id = n.grid_id""")
+SELECT {RETURNED}
+FROM new e LEFT JOIN grid g ON g.id = e.grid_id""".format(RETURNED=RETURNED))
 
 
 def _check(report: NewReport) -> None:
@@ -156,19 +173,19 @@ def _check(report: NewReport) -> None:
         raise Refused("priority must be 1 (urgent), 2 or 3", "priority")
 
 
-def _category(conn: Connection, code) -> str:
-    if not isinstance(code, str) or conn.execute(text("SELECT 1 FROM event_category WHERE code = :c"),
+def _category(conn: Connection, code: str) -> None:
+    if conn.execute(text("SELECT 1 FROM event_category WHERE code = :c"),
                                                  {"c": code}).first() is None:
         known = conn.execute(text("SELECT string_agg(code, ', ' ORDER BY code) FROM event_category")).scalar()
         raise Refused(f"unknown category {code!r}; known: {known}", "category")
-    return code
 
 
 def submit(conn: Connection, report: NewReport, *, actor: Actor, idempotency_key: str | None = None,
            body_sha256: str | None = None, now: datetime | None = None) -> Submitted:
     """File a report inside the caller's transaction; a retried key or a known external id returns the first event."""
     _check(report)
-    category = _category(conn, report.category)
+    if not isinstance(report.category, str):
+        raise Refused("category must be a category code", "category")
     if idempotency_key is not None:
         digest = body_sha256 or report.fingerprint()
         claimed = conn.execute(text(
@@ -192,27 +209,17 @@ def submit(conn: Connection, report: NewReport, *, actor: Actor, idempotency_key
     if reported_at > now:
         raise Refused("reported_at is in the future", "reported_at")
     row = conn.execute(_INSERT_SQL, {
-        "lon": report.lon, "lat": report.lat, "grid_code": report.grid_code, "category": category,
+        "lon": report.lon, "lat": report.lat, "grid_code": report.grid_code, "category": report.category,
         "radius_deg": DUPLICATE_RADIUS_M / 50_000, "radius_m": DUPLICATE_RADIUS_M, "window_h": DUPLICATE_WINDOW_HOURS,
         "reported_at": reported_at, "tracking_no": new_tracking_no(),
-        "title": report.title or _title(conn, category, report.description), "description": report.description,
-        "source": report.source, "priority": report.priority, "due_hours": DEADLINE_HOURS.get(category, 120),
+        "title": report.title or None, "description": report.description, "key": idempotency_key,
+        "source": report.source, "priority": report.priority, "due_hours": DEADLINE_HOURS.get(report.category, 120),
         "reporter_name": report.reporter_name, "reporter_contact": report.reporter_contact,
         "external_id": report.external_id, "address": report.address, "media_url": report.media_url,
         "now": now, "actor": actor.username, "actor_role": actor.role, "source_label": EVENT_SOURCES[report.source][0],
     }).first()
-    if row is None:
+    if row is None:  # no category row, or no place: say which
+        _category(conn, report.category)
         raise Refused(f"grid {report.grid_code!r} is not a current grid", "grid")
-    submitted = Submitted(*row, created=True)
-    if idempotency_key is not None:
-        conn.execute(text("UPDATE idempotency_key SET event_id = :id WHERE owner = :owner AND key = :key"),
-                     {"id": submitted.id, "owner": actor.username, "key": idempotency_key})
-    return submitted
-
-
-def _title(conn: Connection, category: str, description: str) -> str:
-    """A list-friendly title when the reporter gave none: the category's name and the first words."""
-    name = conn.execute(text("SELECT name FROM event_category WHERE code = :c"), {"c": category}).scalar_one()
-    head = description.strip().splitlines()[0]
-    return f"{name}：{head[:30]}{'…' if len(head) > 30 else ''}"
+    return Submitted(*row, created=True)
 

@@ -90,13 +90,22 @@ def report():
             for f in uploads:
                 f.stream.seek(0)
             media.save_photos(conn, _settings(), done.id, uploads, who.username)
-        record = event_record.one(conn, done.id, None)
-    response = jsonify(_case(record))
+        photos = media.photo_ids(conn, done.id) if uploads or not done.created else []
+    response = jsonify(_filed(done, photos))
     response.status_code = 201 if done.created else 200
     response.headers["Location"] = url_for("api_workflow.case", event_id=done.id)
     if not done.created:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _filed(done, photos: list[int]) -> dict:
+    """The answer to a report: what the phone shows (its number, grid, deadline); the case file is at Location."""
+    fields = ("id", "ref", "status", "level", "category", "outside_grid", "possible_duplicate_of", "reported_at",
+              "due_at", "stage_due_at", "lon", "lat")
+    row = {name: getattr(done, name) for name in fields}
+    row["grid"] = done.grid_code
+    return _case({**row, "photos": photos})
 
 
 def _case(record: dict) -> dict:

@@ -26,8 +26,27 @@ def connection() -> Connection:
 
 
 def writing():
-    """A transaction of its own for a request that writes: committed when the block ends, rolled back on error."""
-    return engine().begin()
+    """A transaction for a request that writes, on the request's own connection (one pool checkout per
+    request): what was read so far is ended first; committed when the block ends, rolled back on error."""
+    conn = connection()
+    if conn.in_transaction():
+        conn.commit()
+    return _Writing(conn)
+
+
+class _Writing:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def __enter__(self) -> Connection:
+        self.tx = self.conn.begin()
+        return self.conn
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            self.tx.commit()
+        else:
+            self.tx.rollback()
 
 
 def _close(_exc: BaseException | None) -> None:

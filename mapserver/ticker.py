@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy import text
 
 from data import workflow
+from mapserver import ratelimit
 
 log = logging.getLogger(__name__)
 TICK_LOCK = 7260102  # one ticking process at a time across gunicorn workers (concurrent ticks are safe, just idle)
@@ -18,6 +20,7 @@ def tick_once(engine) -> workflow.TickResult | None:
         if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": TICK_LOCK}).scalar():
             return None
         result = workflow.tick(conn)
+        ratelimit.purge(conn, timedelta(days=1))
     if result.overdue:
         log.info("tick: %d events overdue, %d escalated", result.overdue, result.escalated)
     return result

@@ -45,7 +45,7 @@ class VersionCache:
     @staticmethod
     def _read() -> Snapshot:
         with db.engine().connect() as conn:
-            versions = dict(conn.execute(text("SELECT name, version FROM data_version")).all())
+            versions = dict(conn.execute(text("SELECT name, sum(version)::bigint FROM data_version GROUP BY name")).all())
             categories = tuple(conn.execute(text("SELECT code FROM event_category ORDER BY code")).scalars())
             departments = tuple(conn.execute(text("SELECT code FROM department ORDER BY code")).scalars())
         return Snapshot(versions, categories, departments)

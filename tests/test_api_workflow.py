@@ -45,8 +45,10 @@ def test_a_phone_report_in_gcj02_lands_in_the_grid_that_contains_it(client, spot
     lon, lat = r.get_json()["geometry"]["coordinates"]
     assert abs(lon - spot["lon"]) < 1e-6 and abs(lat - spot["lat"]) < 1e-6  # stored as WGS 84
     assert r.headers["Location"].endswith(f"/api/events/{props['id']}")
-    assert props["history"][0]["to_status"] == "reported" and props["stage_due_at"]
-    assert "reporter_contact" not in props
+    assert props["stage_due_at"] and props["outside_grid"] is False
+    case = client.get(r.headers["Location"], headers=WORKER).get_json()["properties"]
+    assert case["history"][0]["to_status"] == "reported" and case["grid"] == spot["code"]
+    assert "reporter_contact" not in case and "tracking_no" not in case
 
 
 def test_a_retry_with_the_same_key_returns_the_first_event(client, spot, own_events, city_engine):

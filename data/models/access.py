@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, ForeignKey, Identity
+from sqlalchemy import ARRAY, BigInteger, ForeignKey, Identity, SmallInteger
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,9 +58,11 @@ class AuditLog(Base):
 
 
 class DataVersion(Base):
-    """Bumped by the database once per writing statement on each table that layers read."""
+    """Bumped by the database once per writing statement on each table that layers read; a table's
+    version is the sum over its 16 slots (writers bump the slot of their backend, so they don't queue)."""
 
     __tablename__ = "data_version"
 
     name: Mapped[str] = mapped_column(primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default="0")
     version: Mapped[int] = mapped_column(BigInteger)
