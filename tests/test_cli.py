@@ -8,7 +8,7 @@ from sqlalchemy import text
 from mapserver.cli import cli
 
 COMMANDS = [[], ["db"], ["db", "upgrade"], ["db", "downgrade"], ["db", "reset"], ["db", "current"], ["demo"],
-            ["load"], ["serve"]]
+            ["load"], ["serve"], ["tick"], ["qr"], ["import"], ["import", "hotline"], ["open311"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "minqing")
@@ -70,3 +70,18 @@ def test_demo_takes_a_real_boundary_file(tmp_path, empty_db, runner_env):
         outside = conn.execute(text("SELECT count(*) FROM event WHERE grid_id IS NULL")).scalar_one()
     assert area == pytest.approx(geom.area, rel=1e-3)
     assert holes_hit == 0 and outside == 0
+
+
+def test_tick_marks_and_escalates_once_then_has_nothing_to_do(empty_db, runner_env):
+    runner = CliRunner()
+    loaded = runner.invoke(cli, ["demo", "--scale", "tiny", "--seed", "3", "--as-of", "2026-11-01", "--no-progress"],
+                           env=runner_env)
+    assert loaded.exit_code == 0, loaded.output
+    first = runner.invoke(cli, ["tick", "--now", "2026-12-15T09:00"], env=runner_env)
+    assert first.exit_code == 0, first.output
+    overdue, escalated = (int(w) for w in first.output.replace(",", "").split() if w.isdigit())
+    assert overdue > 0 and 0 < escalated <= overdue
+    again = runner.invoke(cli, ["tick", "--now", "2026-12-15T09:00"], env=runner_env)
+    assert again.output.startswith("0 events newly overdue, 0 escalated")
+    bad = runner.invoke(cli, ["tick", "--now", "yesterday"], env=runner_env)
+    assert bad.exit_code == 2 and "ISO 8601" in bad.output
