@@ -202,7 +202,7 @@ def tick(now) -> None:
 def _register_channel_commands() -> None:
     from mapserver.citizen import qr_command
     from mapserver.cli_import import import_group
-    from mapserver.open311 import open311_group
+    from mapserver.open311_keys import open311_group
 
     for command in (qr_command, import_group, open311_group):
         cli.add_command(command)

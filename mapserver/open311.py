@@ -23,12 +23,9 @@ keywords, `group` = the department that handles them); service requests are our 
 """
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from datetime import datetime, timezone
 
-import click
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
@@ -36,17 +33,17 @@ from werkzeug.routing import BaseConverter
 
 from data import intake
 from data.actors import Actor
-from data.db import make_engine
 from data.errors import Forbidden, LedgerError, NotFound, Refused
-from data.open311_codec import (CONTENT_TYPES, REQUEST_FIELDS, encode, errors, parse_w3c, reporter_name, service,
-                                service_request, w3c, window)
-from data.settings import Settings
-from data.vocab import EVENT_STATUSES, OPEN_STATUSES
+from data.open311_codec import (CONTENT_TYPES, encode, errors, parse_w3c, reporter_name, service, service_request,
+                                window)
+from data.vocab import OPEN_STATUSES
 from mapserver import db, versions
+from mapserver.open311_doc import MAX_REQUESTS, OPENAPI_PATHS
+from mapserver.open311_keys import key_digest
+
+__all__ = ["bp", "OPENAPI_PATHS"]  # what mapserver/__init__.py and openapi.py take from here
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
-MAX_REQUESTS = 1000  # the spec's "first 1000 requests"
-KEY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -90,10 +87,6 @@ def _answer(root: str, document, status: int = 200) -> Response:
     fmt = (request.view_args or {}).get("fmt")
     fmt = fmt if fmt in CONTENT_TYPES else "json"
     return Response(encode(root, document, fmt), status, content_type=CONTENT_TYPES[fmt])
-
-
-def key_digest(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _client(key: str | None, required: bool) -> str | None:
@@ -277,192 +270,3 @@ def create_request(fmt: str):
     return _answer("service_requests", [{"service_request_id": done.ref, "token": done.tracking_no,
                                          "service_notice": _notice(done),
                                          "account_id": form.get("account_id", "").strip() or None}])
-
-
-# --- API keys -------------------------------------------------------------------------------------
-
-@click.group("open311")
-def open311_group() -> None:
-    """Open311 GeoReport v2: API keys for client applications."""
-
-
-@open311_group.group("key")
-def key_group() -> None:
-    """Issue, revoke and list the API keys of Open311 client applications."""
-
-
-def _database():
-    """Each command reads DATABASE_URL like the rest of `minqing`."""
-    return make_engine(Settings.from_env())
-
-
-@key_group.command("create")
-@click.argument("name")
-def key_create(name: str) -> None:
-    """Issue a key for application NAME and print it once; only its SHA-256 is stored.
-
-    A revoked NAME gets a new key; a NAME with a working key is refused (revoke it first).
-    """
-    if not KEY_NAME.match(name):
-        raise click.BadParameter("1 to 64 letters, digits, '.', '_' or '-'", param_hint="NAME")
-    key = secrets.token_urlsafe(32)
-    engine = _database()
-    try:
-        with engine.begin() as conn:
-            issued = conn.execute(text(
-                "INSERT INTO api_key (name, key_sha256) VALUES (:name, :digest) ON CONFLICT (name) DO UPDATE "
-                "SET key_sha256 = excluded.key_sha256, revoked = false, created_at = now() WHERE api_key.revoked "
-                "RETURNING id"), {"name": name, "digest": key_digest(key)}).first()
-    finally:
-        engine.dispose()
-    if issued is None:
-        raise click.ClickException(f"{name!r} already has a working key; revoke it first")
-    click.echo(key)
-    click.echo(f"the api_key of {name}: store it now, it cannot be shown again", err=True)
-
-
-@key_group.command("revoke")
-@click.argument("name")
-def key_revoke(name: str) -> None:
-    """Stop accepting NAME's key at once."""
-    engine = _database()
-    try:
-        with engine.begin() as conn:
-            found = conn.execute(text("UPDATE api_key SET revoked = true WHERE name = :name RETURNING id"),
-                                 {"name": name}).first()
-    finally:
-        engine.dispose()
-    if found is None:
-        raise click.ClickException(f"no key named {name!r}")
-    click.echo(f"revoked {name}")
-
-
-@key_group.command("list")
-def key_list() -> None:
-    """Each application with a key: name, when it was issued, active or revoked (never the key)."""
-    engine = _database()
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT name, created_at, revoked FROM api_key ORDER BY name")).all()
-    finally:
-        engine.dispose()
-    for name, created_at, revoked in rows:
-        click.echo(f"{name}\t{w3c(created_at)}\t{'revoked' if revoked else 'active'}")
-    if not rows:
-        click.echo("no keys yet: minqing open311 key create NAME", err=True)
-
-
-# --- OpenAPI --------------------------------------------------------------------------------------
-
-def _content(root: str, schema: dict, description: str) -> dict:
-    return {"description": description, "content": {
-        "application/json": {"schema": schema},
-        "text/xml": {"schema": {"type": "string", "description": f"the same document as XML: <{root}>, one "
-                                                                  "element per field, lists as repeated items"}}}}
-
-
-_NULLABLE = {"type": ["string", "null"]}
-_ERRORS = {"type": "array", "items": {"type": "object", "required": ["code", "description"], "properties": {
-    "code": {"type": "integer"}, "description": {"type": "string"}}}}
-_SERVICE = {"type": "object", "required": ["service_code", "service_name", "description", "metadata", "type",
-                                           "keywords", "group"], "properties": {
-    "service_code": {"type": "string"}, "service_name": {"type": "string", "description": "Chinese name"},
-    "description": {"type": "string", "description": "English name and the department"},
-    "metadata": {"const": False}, "type": {"const": "realtime"}, "keywords": {"type": "string"},
-    "group": {"type": "string", "description": "the department that handles it"}}}
-_REQUEST = {"type": "object", "required": list(REQUEST_FIELDS), "properties": {
-    **{name: _NULLABLE for name in REQUEST_FIELDS},
-    "service_request_id": {"type": "string", "pattern": "^E[0-9]+$", "description": "the event's public ref"},
-    "status": {"enum": ["open", "closed"]}, "lat": {"type": "number"}, "long": {"type": "number"},
-    "description": {**_NULLABLE, "description": "only with a valid api_key"},
-    "media_url": {**_NULLABLE, "description": "only with a valid api_key"},
-    "address": {**_NULLABLE, "description": "only with a valid api_key"},
-    "extended_attributes": {"type": "object", "description": "with extensions=true", "properties": {
-        "grid_code": _NULLABLE, "stage": {"enum": list(EVENT_STATUSES)}, "level": {"type": "string"},
-        "deadline": _NULLABLE, "department": _NULLABLE}}}}
-_CREATED = {"type": "array", "items": {"type": "object", "required": ["service_request_id", "token",
-                                                                       "service_notice", "account_id"],
-                                       "properties": {"service_request_id": {"type": "string"},
-                                                      "token": {"type": "string", "pattern": "^MQ[0-9A-Z]{10}$"},
-                                                      "service_notice": {"type": "string"},
-                                                      "account_id": _NULLABLE}}}
-_FMT = {"name": "fmt", "in": "path", "required": True, "schema": {"enum": ["", ".json", ".xml"]},
-        "description": "`.json` or `.xml`; nothing means JSON; any other extension is 404"}
-
-
-def _path(name: str, description: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
-
-
-def _arg(name: str, description: str, schema: dict | None = None) -> dict:
-    return {"name": name, "in": "query", "required": False, "schema": schema or {"type": "string"},
-            "description": description}
-
-
-def _errors(*codes: int) -> dict:
-    reasons = {400: "bad input (Open311 errors document)", 403: "missing, invalid or revoked api_key",
-               404: "unknown service, request, token or format"}
-    return {str(code): _content("errors", _ERRORS, reasons[code]) for code in codes}
-
-
-_API_KEY = _arg("api_key", "optional here: with a valid key, description, media_url, address and exact "
-                           "coordinates are returned; a wrong key is 403")
-_EXTENSIONS = _arg("extensions", "true adds extended_attributes (grid_code, stage, level, deadline, department)",
-                   {"enum": ["true", "false"]})
-_PREFIX = "/open311/v2"
-
-OPENAPI_PATHS: dict = {
-    f"{_PREFIX}/discovery{{fmt}}": {"get": {
-        "summary": "Open311 service discovery", "parameters": [_FMT],
-        "responses": {"200": _content("discovery", {"type": "object", "required": [
-            "changeset", "contact", "key_service", "endpoints"]}, "where the GeoReport v2 endpoint is"),
-            **_errors(404)}}},
-    f"{_PREFIX}/services{{fmt}}": {"get": {
-        "summary": "Open311 services: our event categories", "parameters": [_FMT],
-        "responses": {"200": _content("services", {"type": "array", "items": _SERVICE}, "every service"),
-                      **_errors(404)}}},
-    f"{_PREFIX}/services/{{service_code}}{{fmt}}": {"get": {
-        "summary": "Open311 service definition (no extra attributes: metadata is false)",
-        "parameters": [_path("service_code", "an event category code"), _FMT],
-        "responses": {"200": _content("service_definition", {"type": "object", "required": [
-            "service_code", "attributes"]}, "the definition"), **_errors(404)}}},
-    f"{_PREFIX}/requests{{fmt}}": {
-        "get": {"summary": "Open311 service requests (public; no reporter's name or contact, ever)",
-                "parameters": [_FMT, _arg("service_request_id", "refs, comma separated; overrides everything else"),
-                               _arg("service_code", "comma separated"),
-                               _arg("start_date", "W3C datetime; default end_date - 90 days"),
-                               _arg("end_date", "W3C datetime; default start_date + 90 days, or now"),
-                               _arg("status", "open, closed or both, comma separated"), _API_KEY, _EXTENSIONS],
-                "responses": {"200": _content("service_requests", {"type": "array", "maxItems": MAX_REQUESTS,
-                                                                   "items": _REQUEST},
-                                              "newest first, at most 1000, spanning at most 90 days"),
-                              **_errors(400, 403, 404)}},
-        "post": {"summary": "Create an Open311 service request (an event from source open311)",
-                 "parameters": [_FMT, {"name": "Idempotency-Key", "in": "header", "required": False,
-                                       "schema": {"type": "string", "maxLength": 200},
-                                       "description": "a retry with the same key returns the first request"}],
-                 "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
-                     "type": "object", "required": ["api_key", "service_code"], "properties": {
-                         "api_key": {"type": "string"}, "service_code": {"type": "string"},
-                         "lat": {"type": "number"}, "long": {"type": "number"},
-                         "address_string": {"type": "string", "description": "must contain a known house address"},
-                         "address_id": {"type": "string", "description": "a house ref"},
-                         "description": {"type": "string", "maxLength": 4000}, "media_url": {"type": "string"},
-                         "email": {"type": "string"}, "phone": {"type": "string"}, "first_name": {"type": "string"},
-                         "last_name": {"type": "string"}, "device_id": {"type": "string"},
-                         "account_id": {"type": "string"}}}}}},
-                 "responses": {"200": _content("service_requests", _CREATED,
-                                               "the request's ref and the reporter's tracking number (token)"),
-                               **_errors(400, 403, 404)}}},
-    f"{_PREFIX}/requests/{{service_request_id}}{{fmt}}": {"get": {
-        "summary": "One Open311 service request", "parameters": [_path("service_request_id", "the event ref"),
-                                                                 _FMT, _API_KEY, _EXTENSIONS],
-        "responses": {"200": _content("service_requests", {"type": "array", "items": _REQUEST,
-                                                           "minItems": 1, "maxItems": 1}, "the request"),
-                      **_errors(403, 404)}}},
-    f"{_PREFIX}/tokens/{{token}}{{fmt}}": {"get": {
-        "summary": "The service_request_id of a token (tracking number)",
-        "parameters": [_path("token", "a tracking number"), _FMT],
-        "responses": {"200": _content("service_requests", {"type": "array", "items": {
-            "type": "object", "required": ["service_request_id", "token"]}}, "the id"), **_errors(404)}}},
-}

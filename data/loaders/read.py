@@ -45,7 +45,8 @@ def _lowered(frame: pd.DataFrame, kind: Kind) -> pd.DataFrame:
     return lowered.rename(columns=stumps)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_csv_text(path: Path) -> pd.DataFrame:
+    """Every cell as text, UTF-8 or GB18030: shared with the hotline import so both read what Excel in China saves."""
     for encoding in CSV_ENCODINGS:
         try:
             # every cell as text: ID numbers and codes keep their leading zeros, "NA" stays a name
@@ -99,7 +100,7 @@ def read_source(path: str | Path, kind: Kind, crs: crs_module.CRSLike | None = N
     if not path.exists():
         raise LoadError(f"cannot read {path}: no such file")
     if path.suffix.lower() in CSV_SUFFIXES:
-        original = _read_csv(path)
+        original = read_csv_text(path)
         frame = _lowered(original, kind)
         geoms, problems = _csv_geometries(frame) if kind.geometry else (None, {})
         file_crs = None
