@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import threading
 from datetime import datetime, timezone
 
 import pytest
@@ -126,3 +128,32 @@ def own_events(city_engine):
         conn.execute(text("DELETE FROM event_log WHERE event_id > :b"), params)
         conn.execute(text("DELETE FROM event WHERE id > :b"), params)  # photos, keys, ratings cascade
         conn.execute(text("DELETE FROM rate_limit"))
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's package; Playwright's own download fails
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    """The module's app on a real HTTP port, for pages tested in Chromium."""
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for every page test."""
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM), "Debian's chromium is missing: run scripts/setup.sh as root"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import threading
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlparse
@@ -12,9 +11,7 @@ from urllib.parse import urlparse
 import jsonschema
 import pytest
 from PIL import Image
-from playwright.sync_api import sync_playwright
 from sqlalchemy import text
-from werkzeug.serving import make_server
 
 from data import qrcodes, workflow
 from data.actors import Actor
@@ -22,9 +19,6 @@ from mapserver import ratelimit
 
 PHONE, NAME = "13912345678", "李阿姨"
 ADMIN = Actor("admin", "admin", ())
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -335,23 +329,6 @@ def test_staff_apis_never_show_the_reporters_contact(app, city_engine, filed):
 
 
 # --- in a real browser -----------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def server(app):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def phone(browser, cells):
