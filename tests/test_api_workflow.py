@@ -165,3 +165,34 @@ def test_routing_table_is_editable_by_admins_only(client, city_engine):
 def test_department_statistics(client):
     rows = client.get("/api/stats/departments").get_json()["departments"]
     assert {r["code"] for r in rows} >= {"fire", "judicial", "public_security"}
+
+
+def test_a_department_handles_what_it_is_sent_and_the_grid_rates_it(client, spot, own_events):
+    made = client.post("/api/events", headers=WORKER, json={"category": "illegal_construction",
+                                                            "description": "楼顶私搭彩钢房", "lon": spot["lon"],
+                                                            "lat": spot["lat"]}).get_json()
+    url = f"/api/events/{made['id']}"
+    dept = {"X-Demo-User": "dept_urban_management"}
+    assert client.post(url + "/transitions", headers=WORKER, json={"to": "accepted"}).status_code == 200
+    r = client.post(url + "/transitions", headers=WORKER, json={"to": "dispatched", "routing": "department"})
+    assert r.get_json()["properties"]["department"] == "urban_management"
+    assert client.post(url + "/transitions", headers={"X-Demo-User": "dept_fire"},
+                       json={"to": "in_progress"}).status_code == 403
+    for to in ("in_progress", "resolved"):
+        assert client.post(url + "/transitions", headers=dept, json={"to": to}).status_code == 200
+    before = {d["code"]: d for d in client.get("/api/stats/departments").get_json()["departments"]}
+    assert client.post(url + "/department-rating", headers=WORKER, json={"score": 2, "note": "拖延"}).status_code == 200
+    after = {d["code"]: d for d in client.get("/api/stats/departments").get_json()["departments"]}
+    assert after["urban_management"]["grid_ratings"] == before["urban_management"]["grid_ratings"] + 1
+    assert after["urban_management"]["handled"] == before["urban_management"]["handled"]  # it was counted already
+
+
+def test_the_server_ticks_alone_across_workers(city_engine):
+    from mapserver import ticker
+
+    with city_engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ticker.TICK_LOCK})
+        try:
+            assert ticker.tick_once(city_engine) is None  # another worker is ticking: this one skips
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ticker.TICK_LOCK})
