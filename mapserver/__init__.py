@@ -11,7 +11,7 @@ from data.settings import Settings
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from typed settings (from the environment unless given)."""
-    from mapserver import analyst, api_events, api_workflow, citizen, open311, ticker, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, tiles, versions
+    from mapserver import analyst, api_events, api_workflow, citizen, open311, ticker, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, stream, tiles, versions
 
     from mapserver.strict_json import StrictJSONProvider, StrictRequest
 
@@ -42,5 +42,6 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(analyst.bp)
     app.register_blueprint(citizen.bp)
     app.register_blueprint(open311.bp)
+    app.register_blueprint(stream.bp)
     ticker.init_app(app)
     return app

@@ -163,17 +163,28 @@ def load_command(kind, file, crs, skip_invalid, rejects) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
+@click.option("--threads", default=64, show_default=True, type=int,
+              help="Threads per worker (gunicorn's gthread worker). Each open /stream (the live map) holds one "
+                   "thread but no database connection, so workers × threads bounds live viewers plus requests "
+                   "in flight: 2 × 64 holds 100+ streams.")
 @click.option("--dev", is_flag=True, help="Flask's reloading development server instead of gunicorn.")
-def serve(host, port, workers, dev) -> None:
-    """Serve the map and API over HTTP (gunicorn), on http://HOST:PORT."""
+def serve(host, port, workers, threads, dev) -> None:
+    """Serve the map and API over HTTP (gunicorn, threaded workers), on http://HOST:PORT."""
     if dev:
         from mapserver import create_app
 
         create_app().run(host=host, port=port, debug=True)
         return
-    argv = ["gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
-            "--access-logfile", "-", "--timeout", "120", "mapserver.wsgi:app"]
-    click.echo(f"serving on http://{host}:{port} (gunicorn, {workers} workers)")
+    # gthread, not sync or gevent: a Server-Sent Events stream is a request that never ends, so a sync
+    # worker would be taken by one viewer; gevent would need psycopg and the LISTEN thread made
+    # green-safe. Threads are cheap while they wait on a queue, database connections stay bounded by the
+    # pool (a stream gives its connection back before it starts), and --timeout is the worker's
+    # heartbeat under gthread, not a cap on how long a stream may last. Streams never finish, so a stop
+    # would always wait out the graceful timeout: 5 s, then browsers reconnect and replay what they missed.
+    argv = ["gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers), "--worker-class", "gthread",
+            "--threads", str(threads), "--access-logfile", "-", "--timeout", "120", "--graceful-timeout", "5",
+            "mapserver.wsgi:app"]
+    click.echo(f"serving on http://{host}:{port} (gunicorn, {workers} workers × {threads} threads)")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     os.execv(str(gunicorn), [str(gunicorn), *argv[1:]])
 

@@ -7,7 +7,7 @@ from data.event_query import MAX_LIMIT, SORTS
 from data.event_stats import GROUPS, PERIODS
 from data.vocab import EVENT_SOURCES, EVENT_STATUSES, HANDLING_LEVELS, LEVEL_DEPTH
 from layers import catalogue
-from mapserver import api_workflow, citizen, open311
+from mapserver import api_workflow, citizen, open311, stream
 
 bp = Blueprint("openapi", __name__)
 
@@ -247,7 +247,7 @@ PATHS = {
 }
 
 PATHS.update(_pin_paths())
-for _channel in (api_workflow, citizen, open311):
+for _channel in (api_workflow, citizen, open311, stream):
     PATHS.update(_channel.OPENAPI_PATHS)
 PATHS["/api/events"].update(api_workflow.REPORT_DOC)
 
