@@ -24,6 +24,7 @@ from data.vocab import EVENT_SOURCES
 TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I to misread over the phone
 MAX_DESCRIPTION = 4000
 MAX_TITLE = 120
+MAX_KEY = 200  # Idempotency-Key length (the table's CHECK)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,10 @@ def submit(conn: Connection, report: NewReport, *, actor: Actor, idempotency_key
     _check(report)
     if not isinstance(report.category, str):
         raise Refused("category must be a category code", "category")
+    if report.external_id is not None:
+        row = conn.execute(_EXISTING_SQL, {"source": report.source, "external_id": report.external_id}).first()
+        if row is not None:
+            return Submitted(*row, created=False)
     if idempotency_key is not None:
         digest = body_sha256 or report.fingerprint()
         claimed = conn.execute(text(
@@ -198,10 +203,6 @@ def submit(conn: Connection, report: NewReport, *, actor: Actor, idempotency_key
                 raise Refused("this Idempotency-Key was already used for a different report; use a new key "
                               "for a new report", "Idempotency-Key", status=422)
             return Submitted(*row[1:], created=False)
-    if report.external_id is not None:
-        row = conn.execute(_EXISTING_SQL, {"source": report.source, "external_id": report.external_id}).first()
-        if row is not None:
-            return Submitted(*row, created=False)
     now = now or datetime.now(timezone.utc)
     reported_at = report.reported_at or now
     if reported_at.tzinfo is None:

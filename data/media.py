@@ -71,7 +71,10 @@ def save_photos(conn: Connection, settings: Settings, event_id: int, files, uplo
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             partial = target.with_suffix(f".{os.getpid()}.part")
-            partial.write_bytes(data)
+            with open(partial, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())  # a committed row must never point at a file the crash cut short
             os.replace(partial, target)
         ids.append(conn.execute(text(
             "INSERT INTO event_photo (event_id, path, content_type, bytes, sha256, uploaded_by) "

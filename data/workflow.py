@@ -13,12 +13,12 @@ from sqlalchemy import Connection, text
 
 from data.actors import Actor
 from data.errors import Conflict, Forbidden, NotFound, Refused
-from data.lifecycle import (GRID_STAFF, HANDLERS, JOINT_LEVELS, LEADS, MAX_EXTENSION_HOURS, MAX_EXTENSIONS, ROUTING,
-                            RULES, TRANSITIONS, level_above, level_below)
+from data.lifecycle import (DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_HOURS, GRID_STAFF, JOINT_LEVELS, LEADS,
+                            MAX_EXTENSION_HOURS, MAX_EXTENSIONS, ROUTING, RULES, TRANSITIONS, level_above, level_below)
 from data.vocab import EVENT_STATUSES, HANDLING_LEVELS, LEVEL_DEPTH
 
 _LOCK_SQL = text("""
-SELECT e.id, e.status, e.level, e.category, e.tracking_no, e.handling_mode, e.department_id,
+SELECT e.id, e.status, e.level, e.category, e.source, e.tracking_no, e.handling_mode, e.department_id,
        e.joint_department_ids, e.extensions, e.satisfaction, e.merged_into, g.code AS grid_code
 FROM event e LEFT JOIN grid g ON g.id = e.grid_id WHERE e.id = :id FOR UPDATE OF e""")
 
@@ -26,6 +26,7 @@ _LOG_SQL = text("""
 INSERT INTO event_log (event_id, at, actor, actor_role, from_status, to_status, level, action, note, detail)
 VALUES (:id, :at, :actor, :role, :from_status, :to_status, :level, :action, :note, CAST(:detail AS jsonb))""")
 
+CALL_BACK_SOURCES = frozenset({"hotline_12345", "open311"})
 _DEPTH = {"grid": 4, **{level: LEVEL_DEPTH[level] for level in ("community", "street", "district")}}
 
 
@@ -57,8 +58,8 @@ def _in_scope(actor: Actor, event, *, at_level: bool = True) -> bool:
         return True
     if actor.role == "citizen":
         return actor.reporter_of is not None and actor.reporter_of == event["tracking_no"]
-    if actor.role == "department":
-        return actor.department_id is not None and (
+    if actor.role == "department":  # only cases sent to departments, and only to theirs
+        return actor.department_id is not None and event["handling_mode"] in ("department", "joint") and (
             actor.department_id == event["department_id"]
             or actor.department_id in (event["joint_department_ids"] or ()))
     code = unit_code(event["grid_code"], event["level"]) if at_level else event["grid_code"]
@@ -123,8 +124,13 @@ def transition(conn: Connection, event_id: int, to: str, actor: Actor, note: str
     now = _now(now)
     event = _locked(conn, event_id)
     status = event["status"]
+    if not _in_scope(actor, event):  # before anything that would describe the case to an outsider
+        raise Forbidden(f"event {event_id} is handled at a level or in an area outside {actor.username}'s")
     if to not in EVENT_STATUSES:
         raise Refused(f"unknown status {to!r}", "to")
+    if to == status and expect is None:  # a repeated escalation must not climb twice
+        raise Conflict(f"event {event_id} is already {status}; to go {to} again, name the state you saw in `from`",
+                       "from", allowed=sorted(TRANSITIONS[status]), status_now=status)
     if expect is not None and expect != status:
         raise Conflict(f"event {event_id} is {status}, not {expect}: someone changed it first",
                        allowed=sorted(TRANSITIONS[status]), status_now=status)
@@ -135,8 +141,6 @@ def transition(conn: Connection, event_id: int, to: str, actor: Actor, note: str
     if actor.role not in rule.roles and actor.role != "admin":
         raise Forbidden(f"a {actor.role} may not make {status} → {to} ({rule.what}); allowed roles: "
                         f"{', '.join(sorted(rule.roles))}")
-    if not _in_scope(actor, event):
-        raise Forbidden(f"event {event_id} is handled at {event['level']} level outside {actor.username}'s area")
     note = note.strip() if isinstance(note, str) else None
     if "note" in rule.needs and not note:
         raise Refused(f"{status} → {to} ({rule.what}) needs a reason in `note`", "note")
@@ -198,9 +202,14 @@ def rate(conn: Connection, event_id: int, actor: Actor, score, now: datetime | N
     """The reporter's satisfaction (1–5) with a resolved event; grid staff may record it from a call-back (回访)."""
     score = _score(score)
     event = _locked(conn, event_id)
-    if actor.role not in GRID_STAFF | {"citizen", "commander", "admin"} or not _in_scope(actor, event,
-                                                                                         at_level=False):
-        raise Forbidden("only the reporter (or grid staff recording their call-back) rates the handling")
+    if actor.role == "citizen":
+        allowed = _in_scope(actor, event)
+    else:  # staff record a call-back only where the reporter has no page of their own to rate on
+        allowed = (actor.role in GRID_STAFF | {"commander", "admin"} and event["source"] in CALL_BACK_SOURCES
+                   and _in_scope(actor, event, at_level=False))
+    if not allowed:
+        raise Forbidden("the reporter rates the handling (on the tracking page); staff record ratings only from "
+                        "call-backs to hotline and Open311 reporters")
     if event["status"] not in ("resolved", "verified", "closed"):
         raise Conflict(f"event {event_id} is {event['status']}: it can be rated once resolved")
     if event["satisfaction"] is not None:
@@ -278,13 +287,24 @@ def merge(conn: Connection, event_id: int, into: int, actor: Actor, note: str | 
     """A duplicate report is closed into the open event it repeats (rejected, with merged_into set)."""
     if not isinstance(into, int) or isinstance(into, bool) or into == event_id:
         raise Refused("into must be the id of another event", "into")
-    target = conn.execute(text("SELECT status, category, merged_into FROM event WHERE id = :id FOR SHARE"),
-                          {"id": into}).first()
-    if target is None:
-        raise NotFound(f"no event {into}")
+    conn.execute(text("SELECT id FROM event WHERE id IN (:a, :b) ORDER BY id FOR UPDATE"), {"a": event_id, "b": into})
     event = _locked(conn, event_id)
-    if actor.role not in HANDLERS or not _in_scope(actor, event):
-        raise Forbidden("duplicates are merged by the staff handling the report")
+    rule = RULES[("reported", "rejected")]  # a merge rejects the duplicate: the same people may do it
+    if (actor.role not in rule.roles and actor.role != "admin") or not _in_scope(actor, event):
+        raise Forbidden(f"duplicates are merged by those who may reject a report: {', '.join(sorted(rule.roles))}")
+    target = conn.execute(text(
+        "SELECT t.status, t.category, t.merged_into, g.code AS grid_code, "
+        "ST_DWithin(t.geom::geography, e.geom::geography, :r) AND abs(extract(epoch FROM t.reported_at - "
+        "e.reported_at)) <= :w * 3600 AS near FROM event t JOIN event e ON e.id = :e "
+        "LEFT JOIN grid g ON g.id = t.grid_id WHERE t.id = :t"),
+        {"t": into, "e": event_id, "r": DUPLICATE_RADIUS_M, "w": DUPLICATE_WINDOW_HOURS}).mappings().first()
+    if target is None or not (actor.sees_everything or (target["grid_code"] is not None
+                                                        and _covers(actor.scope, target["grid_code"]))):
+        raise NotFound(f"no event {into} in your area")
+    target = (target["status"], target["category"], target["merged_into"], target["near"])
+    if not target[3]:
+        raise Conflict(f"event {into} is not within {DUPLICATE_RADIUS_M:.0f} m and {DUPLICATE_WINDOW_HOURS} h of "
+                       f"this report: it is not its duplicate")
     if event["status"] != "reported":
         raise Conflict(f"only a newly reported event can be merged; event {event_id} is {event['status']}",
                        allowed=sorted(TRANSITIONS[event["status"]]))
@@ -312,12 +332,13 @@ _MARK_OVERDUE_SQL = text("""
 WITH due AS (
     SELECT id FROM event
     WHERE NOT overdue AND stage_due_at < :now AND (CAST(:only AS bigint[]) IS NULL OR id = ANY(:only))
-      AND status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'returned', 'escalated', 'suspended')
+      AND status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'returned', 'escalated', 'suspended',
+                     'resolved')
     FOR UPDATE SKIP LOCKED
 ), marked AS (
     UPDATE event e SET overdue = true, updated_at = :now, rev = rev + 1
     FROM due WHERE e.id = due.id AND NOT e.overdue
-    RETURNING e.id, e.status, e.level, e.category, e.stage_due_at
+    RETURNING e.id, e.status, e.level, e.category, e.stage_due_at, e.grid_id
 ), judged AS (
     SELECT m.*, p.on_overdue, p.escalate_by FROM marked m
     LEFT JOIN LATERAL (SELECT on_overdue, escalate_by FROM deadline_policy
@@ -329,7 +350,7 @@ WITH due AS (
            jsonb_build_object('stage_due_at', stage_due_at)
     FROM judged
 )
-SELECT id, status, level, on_overdue, escalate_by FROM judged""")
+SELECT id, status, level, on_overdue, escalate_by, grid_id FROM judged""")
 
 _ESCALATE_SQL = text("""
 WITH up AS (
@@ -354,9 +375,9 @@ def tick(conn: Connection, now: datetime | None = None, only: list[int] | None =
     now = _now(now)
     judged = conn.execute(_MARK_OVERDUE_SQL, {"now": now, "only": only}).all()
     ids, was, levels = [], [], []
-    for event_id, status, level, on_overdue, escalate_by in judged:
-        if on_overdue != "escalate" or ("escalated" not in TRANSITIONS[status]):
-            continue
+    for event_id, status, level, on_overdue, escalate_by, grid_id in judged:
+        if on_overdue != "escalate" or "escalated" not in TRANSITIONS[status] or grid_id is None:
+            continue  # outside every grid there is no one up the ladder: it waits, flagged, for placement
         target = level_above(level, escalate_by or 1) or (HANDLING_LEVELS[-1] if level != HANDLING_LEVELS[-1]
                                                          else None)
         if target is not None:

@@ -6,26 +6,31 @@ from typing import Any, Mapping
 
 from flask import Flask
 
+from data.media import MAX_PHOTOS
 from data.settings import Settings
 
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from typed settings (from the environment unless given)."""
-    from mapserver import analyst, api_events, api_workflow, citizen, open311, ticker, assets, api_exports, api_grids, api_pins, api_stats, db, errors, health, openapi, overview, stream, tiles, versions
+    from mapserver import (analyst, api_events, api_exports, api_grids, api_pins, api_stats, api_workflow, assets,
+                           citizen, db, errors, health, open311, openapi, overview, stream, ticker, tiles, versions)
 
     from mapserver.strict_json import StrictJSONProvider, StrictRequest
 
     app = Flask(__name__)
     app.json = StrictJSONProvider(app)
     app.request_class = StrictRequest
-    app.config.from_mapping(MAX_CONTENT_LENGTH=16 * 1024 * 1024)
     if test_config:
         app.config.update(test_config)
     app.json.ensure_ascii = False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pyogrio").setLevel(logging.WARNING)  # one line per 5,000 exported rows otherwise
 
-    db.init_app(app, settings or Settings.from_env())
+    settings = settings or Settings.from_env()
+    # a report may carry MAX_PHOTOS photos of the largest allowed size, plus its form fields
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = max(16 << 20, MAX_PHOTOS * settings.max_photo_bytes + (1 << 20))
+    db.init_app(app, settings)
     errors.init_app(app)
     versions.init_app(app)
     app.register_blueprint(health.bp)

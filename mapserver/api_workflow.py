@@ -13,12 +13,11 @@ from sqlalchemy import text
 
 from data import event_record, event_stats, media, workflow
 from data.errors import Refused
-from data.intake import NewReport, submit, to_wgs84_checked
+from data.intake import MAX_KEY, NewReport, submit, to_wgs84_checked
 from mapserver import caller, db
 from mapserver.api_events import point_feature
 
 bp = Blueprint("api_workflow", __name__)
-MAX_KEY = 200
 
 
 def _settings():
@@ -155,6 +154,7 @@ def _after(event_id: int, action):
     """Run one workflow action in a transaction, then answer with the updated case file."""
     who = caller.current()
     with db.writing() as conn:
+        event_record.one(conn, event_id, who.scope_filter)  # 404 outside the caller's area, before anything else
         _if_match(conn, event_id)
         action(conn, who)
         record = event_record.one(conn, event_id, None)

@@ -31,6 +31,8 @@ STATUS = (
 DATABASE_STATUS = (
     (pg.QueryCanceled, 503, "the database took too long; try again"),
     (pg.LockNotAvailable, 503, "the data is being changed; try again"),
+    (pg.DeadlockDetected, 409, "a concurrent change to the same records won; reload and try again"),
+    (pg.SerializationFailure, 409, "a concurrent change to the same records won; reload and try again"),
     (pg.IntegrityError, 409, "the change conflicts with data already stored"),
     (pg.DataError, 400, "a value was not acceptable to the database"),
 )

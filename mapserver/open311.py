@@ -32,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from data import intake
+from data.intake import MAX_KEY
 from data.actors import Actor
 from data.errors import Forbidden, LedgerError, NotFound, Refused
 from data.open311_codec import (CONTENT_TYPES, encode, errors, parse_w3c, reporter_name, service, service_request,
@@ -257,6 +258,9 @@ def create_request(fmt: str):
     if media_url and not re.fullmatch(r"https?://\S+", media_url):
         raise Refused("media_url must be an http or https URL", "media_url")
     contact = "; ".join(v for v in (form.get("email", "").strip(), form.get("phone", "").strip()) if v) or None
+    key = request.headers.get("Idempotency-Key") or None
+    if key is not None and len(key) > MAX_KEY:
+        raise Refused(f"Idempotency-Key must be at most {MAX_KEY} characters", "Idempotency-Key")
     with db.writing() as conn:
         if conn.execute(text("SELECT 1 FROM event_category WHERE code = :c"), {"c": code}).first() is None:
             raise NotFound(f"unknown service_code {code!r}", "service_code")
@@ -266,7 +270,7 @@ def create_request(fmt: str):
             reporter_name=reporter_name(form.get("first_name", ""), form.get("last_name", "")),
             reporter_contact=contact, address=address, media_url=media_url)
         done = intake.submit(conn, report, actor=Actor(f"open311:{client}", "citizen"),
-                             idempotency_key=request.headers.get("Idempotency-Key") or None)
+                             idempotency_key=key)
     return _answer("service_requests", [{"service_request_id": done.ref, "token": done.tracking_no,
                                          "service_notice": _notice(done),
                                          "account_id": form.get("account_id", "").strip() or None}])

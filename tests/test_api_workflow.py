@@ -81,6 +81,15 @@ def test_bad_reports_are_refused_and_change_nothing(client, spot, own_events, ci
     assert snapshot(city_engine) == before
 
 
+def test_outsiders_learn_nothing_about_a_case(client, spot, own_events):
+    made = client.post("/api/events", headers=WORKER, json={"category": "noise", "description": "噪音",
+                                                            "lon": spot["lon"], "lat": spot["lat"]}).get_json()
+    url = f"/api/events/{made['id']}"
+    for headers in ({"X-Demo-User": "worker2"}, {"X-Demo-User": "worker2", "If-Match": '"999"'}):
+        r = client.post(url + "/transitions", headers=headers, json={"to": "closed"})
+        assert r.status_code == 404 and "allowed" not in r.get_json()["error"]
+
+
 def test_unknown_callers_are_refused_and_change_nothing(client, spot, city_engine):
     before = snapshot(city_engine)
     r = client.post("/api/events", headers={"X-Demo-User": "nobody-here"}, json={})
@@ -141,7 +150,8 @@ def test_transitions_over_http(client, spot, own_events, city_engine):
         assert r.status_code == 200, r.get_json()
     assert client.post(url + "/verify", headers=WORKER, json={"passed": "yes"}).status_code == 400
     assert client.post(url + "/verify", headers=WORKER, json={"passed": True}).status_code == 200
-    assert client.post(url + "/rating", headers=WORKER, json={"score": 4}).status_code == 200
+    # the worker reported it: no reporter's rating to record (staff record call-backs for hotline/Open311 only)
+    assert client.post(url + "/rating", headers=WORKER, json={"score": 4}).status_code == 403
     assert client.post(url + "/supervise", headers=WORKER, json={}).status_code == 403
     history = client.get(url, headers=WORKER).get_json()["properties"]["history"]
     assert [h["to_status"] for h in history if h["action"] == "transition"] == [

@@ -65,12 +65,14 @@ def test_every_pair_of_states_is_allowed_exactly_when_the_table_says(city_conn, 
     force(city_conn, event_id, frm, level)
     before = len(logs(city_conn, event_id))
     if (frm, to) in lifecycle.RULES:
-        change = workflow.transition(city_conn, event_id, to, ADMIN, "原因说明", now=T0, **PARAMS.get(to, {}))
+        change = workflow.transition(city_conn, event_id, to, ADMIN, "原因说明", expect=frm, now=T0,
+                                     **PARAMS.get(to, {}))
         assert change.status == to == state(city_conn, event_id)["status"]
         assert logs(city_conn, event_id)[-1][:2] == (frm, to) and len(logs(city_conn, event_id)) == before + 1
     else:
         with pytest.raises(Conflict) as refused:
-            workflow.transition(city_conn, event_id, to, ADMIN, "原因说明", now=T0, **PARAMS.get(to, {}))
+            workflow.transition(city_conn, event_id, to, ADMIN, "原因说明", expect=frm, now=T0,
+                                **PARAMS.get(to, {}))
         assert refused.value.status == 409
         assert refused.value.extra["allowed"] == sorted(lifecycle.TRANSITIONS[frm])
         assert state(city_conn, event_id)["status"] == frm and len(logs(city_conn, event_id)) == before
@@ -252,9 +254,16 @@ def test_duplicates_are_flagged_and_merged(city_conn, cell):
                         now=T0 + timedelta(days=5))
     assert near.possible_duplicate_of == first
     assert other_kind.possible_duplicate_of is None and much_later.possible_duplicate_of in (None, near.id)
+    with pytest.raises(Forbidden):  # merging rejects the duplicate: leads only, as the table says
+        workflow.merge(city_conn, near.id, first, cell["worker"], now=T0)
     with pytest.raises(Conflict):
-        workflow.merge(city_conn, other_kind.id, first, cell["worker"], now=T0)
-    workflow.merge(city_conn, near.id, first, cell["worker"], now=T0)
+        workflow.merge(city_conn, other_kind.id, first, cell["leader"], now=T0)
+    with pytest.raises(Conflict, match="not within"):
+        workflow.merge(city_conn, much_later.id, first, cell["leader"], now=T0)
+    elsewhere = Actor("l9", "grid_leader", ("990101.001.003",))
+    with pytest.raises(Forbidden):
+        workflow.merge(city_conn, near.id, first, elsewhere, now=T0)
+    workflow.merge(city_conn, near.id, first, cell["leader"], now=T0)
     s = state(city_conn, near.id)
     assert (s["status"], s["merged_into"]) == ("rejected", first)
     assert logs(city_conn, near.id)[-1][3] == "merge"
@@ -356,3 +365,39 @@ def test_every_change_notifies_with_id_and_state(city_engine, cell):
 
 def test_system_actor_sees_everything():
     assert SYSTEM.sees_everything
+
+
+def test_departments_act_only_on_cases_sent_to_them(city_conn, cell):
+    event_id = report(city_conn, cell)
+    env = city_conn.execute(text("SELECT id FROM department WHERE code = 'environment'")).scalar_one()
+    handler = Actor("dept_environment", "department", ("990101",), department_id=env)
+    with pytest.raises(Forbidden):  # the category's default department, but nobody sent it the case
+        workflow.extend(city_conn, event_id, handler, 24, "需要时间", now=T0)
+    workflow.transition(city_conn, event_id, "accepted", cell["worker"], now=T0)
+    workflow.transition(city_conn, event_id, "dispatched", cell["worker"], routing="grid", now=T0)
+    with pytest.raises(Forbidden):
+        workflow.transition(city_conn, event_id, "in_progress", handler, now=T0)
+
+
+def test_a_repeated_escalation_does_not_climb_twice(city_conn, cell):
+    event_id = report(city_conn, cell)
+    commander = Actor("commander", "commander", ("990101",))
+    workflow.transition(city_conn, event_id, "escalated", commander, now=T0)
+    with pytest.raises(Conflict, match="from"):
+        workflow.transition(city_conn, event_id, "escalated", commander, now=T0)
+    workflow.transition(city_conn, event_id, "escalated", commander, expect="escalated", now=T0)
+    assert state(city_conn, event_id)["level"] == "street"
+
+
+def test_tick_flags_unverified_cases_and_leaves_unplaced_ones_at_the_grid(city_conn, cell):
+    resolved = report(city_conn, cell)
+    for to, params in (("accepted", {}), ("dispatched", {"routing": "grid"}), ("in_progress", {}),
+                       ("resolved", {})):
+        workflow.transition(city_conn, resolved, to, cell["worker"], now=T0, **params)
+    outside = submit(city_conn, NewReport("safety_hazard", "城外隐患", 120.0, 30.0), actor=ADMIN, now=T0).id
+    later = T0 + timedelta(hours=49)
+    workflow.tick(city_conn, later, only=[resolved, outside])
+    s = state(city_conn, resolved)
+    assert (s["status"], s["overdue"]) == ("resolved", True)  # the verify stage's policy flags, never escalates
+    s = state(city_conn, outside)
+    assert (s["status"], s["level"], s["overdue"]) == ("reported", "grid", True)

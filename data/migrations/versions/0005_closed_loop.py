@@ -17,6 +17,7 @@ branch_labels = None
 depends_on = None
 
 OPEN_STATUSES = "('reported', 'accepted', 'dispatched', 'in_progress', 'returned', 'escalated', 'suspended')"
+TICKED = OPEN_STATUSES[:-1] + ", 'resolved')"
 
 # (category or '*', stage, hours, clock, on_overdue): shipped defaults, editable rows afterwards
 POLICY = [
@@ -98,8 +99,8 @@ CREATE UNIQUE INDEX event_external_id ON event (source, external_id) WHERE exter
 -- so deleting or merging an event checks its references by index, not by scanning every event
 CREATE INDEX event_possible_duplicate ON event (possible_duplicate_of) WHERE possible_duplicate_of IS NOT NULL;
 CREATE INDEX event_merged_into ON event (merged_into) WHERE merged_into IS NOT NULL;
--- tick reads only this: open events not yet overdue, by stage deadline
-CREATE INDEX event_stage_due ON event (stage_due_at) WHERE NOT overdue AND status IN {OPEN_STATUSES};
+-- tick reads only this: events with a running stage deadline (open or awaiting verification), not yet overdue
+CREATE INDEX event_stage_due ON event (stage_due_at) WHERE NOT overdue AND status IN {TICKED};
 CREATE INDEX event_open_category ON event USING gist (geom) WHERE status IN {OPEN_STATUSES};
 
 ALTER TABLE event_log
