@@ -8,6 +8,9 @@ from typing import Mapping
 from data.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "postgresql://minqing:minqing@127.0.0.1:5432/minqing"
+# the datums a basemap may be drawn in: CGCS2000 (Tianditu) is WGS 84 within centimetres at map scales;
+# GCJ-02 (AMap, Tencent) is offset by hundreds of metres, so overlays are shifted to match it
+BASEMAP_DATUMS = ("wgs84", "cgcs2000", "gcj02")
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -31,6 +34,19 @@ class Settings:
     qr_secret: str = "minqing-demo-qr-secret"  # signs QR report links; set MINQING_QR_SECRET in production
     public_url: str = "http://127.0.0.1:5000"  # what printed QR codes point at
     tick_seconds: int = 60  # how often the server runs `tick`; 0 = never (tests, or a cron job instead)
+    basemap_url: str = ""  # XYZ or WMTS-KVP template with {z} {x} {y}; empty: the grid layers are the base (offline)
+    basemap_attribution: str = ""
+    basemap_datum: str = "wgs84"  # one of BASEMAP_DATUMS
+    basemap_maxzoom: int = 18
+
+    def __post_init__(self):
+        if self.basemap_datum not in BASEMAP_DATUMS:
+            raise ConfigError(f"MINQING_BASEMAP_DATUM must be one of {', '.join(BASEMAP_DATUMS)}, "
+                              f"got {self.basemap_datum!r}")
+        if not 0 <= self.basemap_maxzoom <= 22:
+            raise ConfigError(f"MINQING_BASEMAP_MAXZOOM must be between 0 and 22, got {self.basemap_maxzoom}")
+        if self.basemap_url and not all(f"{{{part}}}" in self.basemap_url for part in "xyz"):
+            raise ConfigError("MINQING_BASEMAP_URL must be a tile URL template with {z}, {x} and {y}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -46,6 +62,10 @@ class Settings:
                 qr_secret=env.get("MINQING_QR_SECRET") or "minqing-demo-qr-secret",
                 public_url=(env.get("MINQING_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
                 tick_seconds=int(env.get("MINQING_TICK_SECONDS", 60)),
+                basemap_url=(env.get("MINQING_BASEMAP_URL") or "").strip(),
+                basemap_attribution=env.get("MINQING_BASEMAP_ATTRIBUTION") or "",
+                basemap_datum=(env.get("MINQING_BASEMAP_DATUM") or "wgs84").strip().lower(),
+                basemap_maxzoom=int(env.get("MINQING_BASEMAP_MAXZOOM", 18)),
             )
         except ValueError as exc:
             raise ConfigError(f"bad numeric setting: {exc}") from exc

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from layers import datum as datums
 from layers.catalogue import Layer
 from layers.errors import BadTileRequest
 
@@ -14,20 +15,24 @@ EXTENT = 4096
 BUFFER = 64
 _INTEGER = re.compile(r"^[0-9]{1,8}$")
 
-# env: the tile in Web Mercator and, for index-friendly filtering in the tables' own SRID, the
-# tile plus its buffer in WGS 84 (a Mercator tile is a lon/lat rectangle, so the transform is exact).
+# env: `tile`, where the band's rows truly are, in Web Mercator and, for index-friendly filtering in the
+# tables' own SRID, `bbox`, that plus its buffer in WGS 84 (a Mercator tile is a lon/lat rectangle, so the
+# transform is exact); `clip`, the tile the MVT is cut to. They differ only in another datum: there `tile`
+# is the clip mapped back to true positions and each geometry is moved forward before it is cut.
 TILE_SQL = """
 WITH env AS (
-  SELECT ST_TileEnvelope(:z, :x, :y) AS tile,
-         ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {margin}), 4326) AS bbox
+  SELECT {tile} AS tile, ST_TileEnvelope(:z, :x, :y) AS clip,
+         ST_Transform({margin}, 4326) AS bbox
 ), src AS (
   {band}
 ), mvt AS (
-  SELECT ST_AsMVTGeom(ST_Transform(src.geom, 3857), env.tile, {extent}, {buffer}, true) AS geom{columns}
-  FROM src, env
+  SELECT ST_AsMVTGeom({moved}, env.clip, {extent}, {buffer}, true) AS geom{columns}
+  FROM src, env, LATERAL ST_Transform(src.geom, 3857) AS true_place(place){cell}
 )
 SELECT ST_AsMVT(mvt.*, '{layer}', {extent}, 'geom') FROM mvt WHERE geom IS NOT NULL
 """
+TILE = "ST_TileEnvelope(:z, :x, :y)"
+MARGIN = "ST_TileEnvelope(:z, :x, :y, margin => {margin})"
 
 
 @dataclass(frozen=True)
@@ -89,21 +94,28 @@ def json_properties(columns) -> str:
     return ", ".join(f"'{c}', src.\"{c}\"" for c in columns) or "'layer', NULL"
 
 
-def tile_sql(layer: Layer, z: int, role: str, filter_sql: str = "", restricted: bool = False) -> str:
-    """The statement for one layer, zoom band, role and filter shape: the same inputs give the same
+def tile_sql(layer: Layer, z: int, role: str, filter_sql: str = "", restricted: bool = False,
+             datum: str = "wgs84") -> str:
+    """The statement for one layer, zoom band, role, filter shape and datum: the same inputs give the same
     text, so the driver prepares it once per connection and every later tile skips planning."""
     band = layer.band(z)
     columns = "".join(f', src."{c}"' for c in layer.visible(role, z))
-    return TILE_SQL.format(band=band_sql(band, filter_sql, restricted), columns=columns, layer=layer.id, extent=EXTENT, buffer=BUFFER,
-                           margin=BUFFER / EXTENT)
+    tile, margin, moved, cell = TILE, MARGIN.format(margin=BUFFER / EXTENT), "true_place.place", ""
+    if datum in datums.SHIFTED:
+        tile, margin = datums.BACKWARD.format(g=tile), datums.BACKWARD.format(g=margin)
+        moved, cell = (sql.replace("{g}", "true_place.place") for sql in (datums.FORWARD, datums.CELL))
+    return TILE_SQL.format(band=band_sql(band, filter_sql, restricted), columns=columns, layer=layer.id,
+                           extent=EXTENT, buffer=BUFFER, tile=tile, margin=margin, moved=moved, cell=cell)
 
 
 def render(conn: Connection, layer: Layer, tile: TileAddress, role: str, filter_sql: str = "",
-           params: dict | None = None, scope: tuple[str, ...] | None = None) -> bytes:
-    """MVT bytes (b'' for an empty tile); `scope` None means everything, else the visible grid codes."""
+           params: dict | None = None, scope: tuple[str, ...] | None = None, datum: str = "wgs84") -> bytes:
+    """MVT bytes (b'' for an empty tile); `scope` None means everything, else the visible grid codes;
+    `datum` gcj02 draws every feature where a GCJ-02 basemap (AMap, Tencent) shows its place."""
     check_zoom(layer, tile)
-    statement = text(tile_sql(layer, tile.z, role, filter_sql, restricted=scope is not None))
-    values = {"z": tile.z, "x": tile.x, "y": tile.y, **(params or {})}
+    datum = datums.parse_datum(datum)
+    statement = text(tile_sql(layer, tile.z, role, filter_sql, restricted=scope is not None, datum=datum))
+    values = {"z": tile.z, "x": tile.x, "y": tile.y, **datums.params(tile.z, tile.x, tile.y, datum), **(params or {})}
     if scope is not None:
         values["scope"] = list(scope)
     return bytes(conn.execute(statement, values).scalar_one() or b"")

@@ -4,13 +4,18 @@ from __future__ import annotations
 import gzip
 import json
 
+import numpy as np
+import shapely
+import shapely.geometry
 from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import text
 
+from data import crs as coordinates
 from data.selection import BadSelection, EventSelection
 from layers import catalogue
 from layers.errors import BadFilter, UnknownLayer
 from layers.identify import check_point, identify
+from layers.datum import parse_datum
 from layers.tiles import MAX_ZOOM, check_zoom, parse_tile, render
 from mapserver import caller, db, versions
 
@@ -24,6 +29,7 @@ def tile(layer_id: str, z: str, x: str, y: str):
     layer = catalogue.get(layer_id)  # 404 before any database work
     address = parse_tile(z, x, y)  # 400 before any database work
     check_zoom(layer, address)
+    datum = parse_datum(request.args.get("datum"))
     snap = versions.snapshot()  # from the worker's cache unless it is older than the TTL
     # the same selection as /api/events, so the map and the API count the same events; a drawn area
     # travels as GeoJSON text in `geometry`
@@ -37,13 +43,14 @@ def tile(layer_id: str, z: str, x: str, y: str):
         filters = EventSelection.parse(request.args, snap.categories, snap.departments, geometry=geometry)
     who = caller.current()
     scope = who.scope_filter
-    tag = versions.etag(catalogue.fingerprint(), layer.id, address, who.role, scope, filters.key() if filters else "",
+    tag = versions.etag(catalogue.fingerprint(), layer.id, address, datum, who.role, scope,
+                        filters.key() if filters else "",
                         *(snap.versions.get(t) for t in layer.reads))
     headers = {"ETag": f'W/"{tag}"', "Vary": "Accept-Encoding, X-Demo-User", "Cache-Control": "private, no-cache"}
     if request.if_none_match.contains_weak(tag):
         return Response(status=304, headers=headers)
     filter_sql, params = filters.where("e") if filters else ("", {})
-    body = render(db.connection(), layer, address, who.role, filter_sql, params, scope=scope)
+    body = render(db.connection(), layer, address, who.role, filter_sql, params, scope=scope, datum=datum)
     if not body:
         return Response(status=204, headers=headers)
     response = Response(body, mimetype=MVT, headers=headers)
@@ -56,17 +63,20 @@ def tile(layer_id: str, z: str, x: str, y: str):
 @bp.get("/tiles/<layer_id>.json")
 def tilejson(layer_id: str):
     layer = catalogue.get(layer_id)
+    datum = parse_datum(request.args.get("datum"))
     bounds = db.connection().execute(text(
         "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
         "(SELECT ST_Extent(geom) AS e FROM grid WHERE valid_to IS NULL AND level = 'district') d")).one()
     role = caller.current().role
-    template = url_for("tiles.tile", layer_id=layer.id, z=0, x=0, y=0, _external=True)
+    # the datum travels in the tile URLs, so a client set up from this document lines up with its basemap
+    template = url_for("tiles.tile", layer_id=layer.id, z=0, x=0, y=0, _external=True,
+                       **({"datum": datum} if request.args.get("datum") else {}))
     return jsonify({
         "tilejson": "3.0.0",
         "name": layer.title,
         "description": f"{layer.title} {layer.title_en}. {layer.description}".strip(),
         "attribution": layer.attribution,
-        "tiles": [template.replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")],
+        "tiles": [template.replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf", 1)],
         "minzoom": layer.minzoom,
         "maxzoom": min(layer.maxzoom, MAX_ZOOM),
         "bounds": list(bounds) if bounds[0] is not None else [-180, -85.0511, 180, 85.0511],
@@ -123,9 +133,31 @@ def identify_here():
         chosen = [catalogue.get(w) for w in wanted]
     except UnknownLayer as exc:
         raise BadFilter(str(exc), "layers") from None
+    crs = _crs()
+    if crs is not None:
+        (lon,), (lat,) = coordinates.to_wgs84([lon], [lat], crs)
     check_point(lon, lat, radius)
     who = caller.current()
     scope = who.scope_filter
     features = [f for layer in chosen
                 for f in identify(db.connection(), layer, lon, lat, who.role, radius, scope)]
+    if crs is not None:
+        for feature in features:
+            feature["geometry"] = _geometry_in(feature["geometry"], crs)
     return jsonify(type="FeatureCollection", features=features)
+
+
+def _crs():
+    """`crs` for coordinates in and out (gcj02, bd09, an EPSG code), None for WGS 84."""
+    raw = request.args.get("crs") or None
+    try:
+        return None if coordinates.resolve(raw) == coordinates.WGS84 else raw
+    except coordinates.UnknownCRS as exc:
+        raise BadFilter(str(exc), "crs") from None
+
+
+def _geometry_in(geometry: dict, crs: str) -> dict:
+    """A WGS 84 GeoJSON geometry with every vertex converted to `crs`."""
+    moved = shapely.transform(shapely.geometry.shape(geometry),
+                              lambda pts: np.column_stack(coordinates.from_wgs84(pts[:, 0], pts[:, 1], crs)))
+    return shapely.geometry.mapping(moved)
