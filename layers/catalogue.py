@@ -78,9 +78,9 @@ class Layer:
 
 
 def _build() -> Mapping[str, Layer]:
-    from layers import cells, communities, events, houses, organizations, places, residents, streets, things
+    from layers import cells, communities, events, houses, organizations, places, residents, situation, streets, things
 
-    modules = (streets, communities, cells, events, residents, houses, places, things, organizations)
+    modules = (streets, communities, cells, events, residents, houses, places, things, organizations, situation)
     out = {}
     for module in modules:
         layer = module.LAYER

@@ -13,7 +13,8 @@ from data.settings import Settings
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from typed settings (from the environment unless given)."""
     from mapserver import (analyst, api_events, api_exports, api_grids, api_pins, api_stats, api_workflow, assets,
-                           citizen, db, errors, health, open311, openapi, overview, stream, ticker, tiles, versions)
+                           citizen, command, db, errors, health, open311, openapi, overview, stream, ticker, tiles,
+                           versions)
 
     from mapserver import basemap
     from mapserver.strict_json import StrictJSONProvider, StrictRequest
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(citizen.bp)
     app.register_blueprint(open311.bp)
     app.register_blueprint(stream.bp)
+    app.register_blueprint(command.bp)
     app.register_blueprint(basemap.bp)
     ticker.init_app(app)
     return app

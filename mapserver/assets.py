@@ -24,6 +24,7 @@ LOCAL = MappingProxyType({
     "awesome_markers_font_css": ("@fortawesome/fontawesome-free", "css/all.min.css"),
     "leaflet_draw_js": ("leaflet-draw", "dist/leaflet.draw.js"),
     "leaflet_draw_css": ("leaflet-draw", "dist/leaflet.draw.css"),
+    "vectorGrid": ("leaflet.vectorgrid", "dist/Leaflet.VectorGrid.bundled.min.js"),
 })
 # folium assets deliberately not loaded: Bootstrap 3 glyphs (we use Font Awesome) and a tiny rotation
 # stylesheet folium fetches from GitHub for rotated awesome-markers (we draw none)

@@ -2,6 +2,8 @@
 
 Until then a request may name a demo account in `X-Demo-User`; without it the caller is the
 configured default (the command centre, scoped to everything) so the local demo shows the city.
+`?as=<username>` is the same placeholder in the query string, for what cannot set headers (a page's
+link, EventSource): no weaker than the header, and gone with it when login arrives.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ def current() -> Caller:
 
 
 def _resolve() -> Caller:
-    username = request.headers.get("X-Demo-User")
+    username = request.headers.get("X-Demo-User") or request.args.get("as")
     if not username:
         return current_app.config.get("MINQING_DEFAULT_CALLER", DEFAULT)
     row = db.connection().execute(text(

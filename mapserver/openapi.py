@@ -7,7 +7,7 @@ from data.event_query import MAX_LIMIT, SORTS
 from data.event_stats import GROUPS, PERIODS
 from data.vocab import EVENT_SOURCES, EVENT_STATUSES, HANDLING_LEVELS, LEVEL_DEPTH
 from layers import catalogue
-from mapserver import api_workflow, citizen, open311, stream
+from mapserver import api_workflow, basemap, citizen, command, open311, stream
 
 bp = Blueprint("openapi", __name__)
 
@@ -212,7 +212,8 @@ PATHS = {
         "parameters": [_query("lon", {"type": "number"}, "longitude", True),
                        _query("lat", {"type": "number"}, "latitude", True),
                        _query("layers", {"type": "string"}, "comma-separated layer ids; default all"),
-                       _query("radius", {"type": "number", "exclusiveMinimum": 0, "maximum": 500}, "metres")],
+                       _query("radius", {"type": "number", "exclusiveMinimum": 0, "maximum": 500}, "metres"),
+                       _query("crs", {"type": "string"}, "lon/lat in and out: wgs84 (default), gcj02, bd09, EPSG")],
         "responses": {"200": _json(_ref("FeatureCollection")), **ERRORS}}},
     "/overview": {"get": {"summary": "The overview page: every grid with its counts (HTML, Chinese labels)",
                           "responses": {"200": {"description": "page", "content": {"text/html": {}}}}}},
@@ -239,7 +240,9 @@ PATHS = {
         "parameters": [LAYER_ID, _tile_coordinate("z"), _tile_coordinate("x"), _tile_coordinate("y"),
                        *[p for p in SELECTION_PARAMETERS if p["name"] in ("category", "status", "source", "from", "to",
                                                                            "grid", "department", "level", "overdue",
-                                                                           "q")]],
+                                                                           "q")],
+            _query("datum", {"enum": ["wgs84", "cgcs2000", "gcj02"]},
+                   "the basemap's datum: gcj02 shifts features to line up with AMap/Tencent tiles")],
         "responses": {"200": {"description": "the tile", "content": {"application/vnd.mapbox-vector-tile": {
             "schema": {"type": "string", "format": "binary"}}}},
             "204": {"description": "nothing here"}, "304": {"description": "unchanged since the ETag"},
@@ -247,7 +250,7 @@ PATHS = {
 }
 
 PATHS.update(_pin_paths())
-for _channel in (api_workflow, citizen, open311, stream):
+for _channel in (api_workflow, basemap, citizen, open311, stream, command):
     PATHS.update(_channel.OPENAPI_PATHS)
 PATHS["/api/events"].update(api_workflow.REPORT_DOC)
 

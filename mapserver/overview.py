@@ -1,18 +1,13 @@
 """The overview page: every current grid in its tree with households, residents, places and open events."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, url_for
+from flask import Blueprint, jsonify, render_template
 
 from data import summary
 from data.vocab import DEDICATED_FOR, LEVELS
 from mapserver import db
 
 bp = Blueprint("overview", __name__)
-
-
-@bp.get("/")
-def index():
-    return redirect(url_for("overview.page"))
 
 
 @bp.get("/overview")

@@ -49,9 +49,10 @@ def test_overview_counts_roll_up_the_tree(client, city_engine):
     assert body["totals"]["pins_outside_grids"] == 0
 
 
-def test_root_leads_to_the_overview(client):
+def test_root_is_the_command_centre_and_the_overview_stays(client):
     response = client.get("/")
-    assert response.status_code == 302 and response.headers["Location"].endswith("/overview")
+    assert response.status_code == 200 and "指挥中心" in response.get_data(as_text=True)
+    assert client.get("/overview").status_code == 200
 
 
 def test_unknown_path_is_a_json_404(client):
