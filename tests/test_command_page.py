@@ -218,3 +218,37 @@ def test_a_scoped_commander_sees_only_their_area(page, server, app, city_engine,
     assert tiles and all(f"as={user}" in t for t in tiles)
     shot(page, f"scoped_{user}")
     assert page.left_the_machine == [] and page.broken == []
+
+
+def test_a_click_on_the_map_tells_what_is_here(page, server, app, cells):
+    open_page(page, server)
+    cell = cells["mine"]
+    page.evaluate("([lon, lat]) => MinqingCommand.layers.situation._map.setView([lat, lon], 16, {animate: false})",
+                  [cell["lon"], cell["lat"]])
+    wait_tiles(page)
+    x, y = page.evaluate("""([lon, lat]) => { const map = MinqingCommand.layers.situation._map;
+        const p = map.latLngToContainerPoint([lat, lon]), box = map.getContainer().getBoundingClientRect();
+        return [box.left + p.x, box.top + p.y]; }""", [cell["lon"], cell["lat"]])
+    page.mouse.click(x, y)
+    page.wait_for_selector(".command-popup", timeout=3000)
+    popup = page.text_content(".command-popup")
+    grid = app.test_client().get(f"/api/grids/{cell['code']}").get_json()["properties"]
+    if page.evaluate("window.minqingLive.popup.grid") is not None:  # no event within a few pixels: the grid
+        assert "网格长" in popup and "户数" in popup and str(grid["households"]) in popup
+    else:
+        assert "类别" in popup and "期限" in popup
+    event = app.test_client().get("/api/live/summary").get_json()["latest"][0]
+    page.evaluate("([lon, lat]) => MinqingCommand.layers.situation._map.setView([lat, lon], 18, {animate: false})",
+                  [event["lon"], event["lat"]])
+    wait_tiles(page)
+    x, y = page.evaluate("""([lon, lat]) => { const map = MinqingCommand.layers.situation._map;
+        const p = map.latLngToContainerPoint([lat, lon]), box = map.getContainer().getBoundingClientRect();
+        return [box.left + p.x, box.top + p.y]; }""", [event["lon"], event["lat"]])
+    page.mouse.click(x, y)
+    page.wait_for_function("window.minqingLive.popup && window.minqingLive.popup.event !== undefined", timeout=3000)
+    popup = page.text_content(".command-popup")
+    assert "类别" in popup and "状态" in popup and "期限" in popup
+    assert page.locator(".command-popup").is_visible()
+    page.wait_for_timeout(400)  # the popup's pan
+    shot(page, "identify_event")
+    assert page.left_the_machine == [] and page.broken == []

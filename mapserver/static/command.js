@@ -263,7 +263,8 @@ var MinqingCommand = (function () {
             ["层级", config.labels.level[p.level] || p.level], ["超期", p.overdue ? "是" : "否"],
             ["期限", (p.stage_due_at || p.due_at || "—").slice(0, 16).replace("T", " ")]]) +
             "<ol>" + (p.history || []).map(function (h) {
-              return "<li>" + esc((h.at || "").slice(5, 16).replace("T", " ")) + " " + esc(h.actor) + " " +
+              var at = h.at ? new Date(h.at).toLocaleString("zh-CN", { hour12: false }) : "";
+              return "<li>" + esc(at) + " " + esc(h.actor) + " " +
                 esc(config.labels.status[h.to_status] || h.to_status) + (h.note ? " · " + esc(h.note) : "") + "</li>";
             }).join("") + "</ol>");
           live.popup = { event: p.id };
