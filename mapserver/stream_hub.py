@@ -38,6 +38,7 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._last_id: int | None = None  # newest log id passed on; where to catch up from after an outage
+        self.application_name = f"minqing-stream-{id(self) % 100000}"  # names this hub's connection in pg_stat_activity
 
     def subscribe(self, scope: tuple[str, ...] | None, wait: float = 5.0) -> Subscriber:
         """Register before reading what a client missed, and only once LISTEN is in place, so that a row
@@ -89,7 +90,7 @@ class Hub:
 
     def _listen(self) -> None:
         # keepalives: a vanished server (not just a restarted one) is noticed within about a minute
-        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5, application_name="minqing-stream",
+        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5, application_name=self.application_name,
                              keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3) as conn:
             conn.execute(f"LISTEN {event_feed.CHANNEL}")
             caught_up = self._catch_up()

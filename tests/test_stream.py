@@ -256,13 +256,14 @@ def test_a_slow_client_is_dropped_and_others_carry_on(app, server):
         good.close()
 
 
-def test_the_listener_comes_back_after_the_database_drops_it(server, city_engine, cells, own_events):
+def test_the_listener_comes_back_after_the_database_drops_it(app, server, city_engine, cells, own_events):
     stream = Stream(server)
     try:
         with city_engine.connect() as conn:
             assert conn.execute(text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = 'minqing-stream' AND datname = current_database()")).scalar_one() == 1
+                "WHERE application_name = :name AND datname = current_database()"),
+                {"name": app.extensions["minqing.stream"].application_name}).scalar_one() == 1
         during = report(city_engine, cells["mine"])  # committed while nobody listens: caught up afterwards
         assert stream.next(timeout=5)["data"]["event_id"] == during
         after = report(city_engine, cells["mine"])
@@ -289,7 +290,8 @@ def test_open_streams_hold_no_database_connection(app, server, city_engine):
         assert app.extensions["minqing.engine"].pool.checkedout() == 0
         with city_engine.connect() as conn:
             listeners = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                          "AND application_name = 'minqing-stream'")).scalar_one()
+                                          "AND application_name = :name"),
+                                     {"name": app.extensions["minqing.stream"].application_name}).scalar_one()
         assert listeners == 1  # one per process, however many clients
     finally:
         for stream in streams:
