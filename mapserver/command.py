@@ -10,10 +10,10 @@ import json
 
 import folium
 import folium.plugins
-from flask import Blueprint, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from sqlalchemy import text
 
-from data import live_summary
+from data import crs as coordinates, live_summary
 from data.vocab import EVENT_STATUSES, HANDLING_LEVELS
 from layers import catalogue
 from mapserver import assets, caller, db
@@ -57,10 +57,16 @@ def page():
     west, south, east, north = _extent(who.scope_filter)
     m = assets.local_map(location=[(south + north) / 2, (west + east) / 2], zoom_start=13, prefer_canvas=True)
     m.fit_bounds([[south, west], [north, east]])
+    settings = current_app.extensions["minqing.settings"]
+    crs = "gcj02" if settings.basemap_datum == "gcj02" else None  # overlays drawn in the basemap's datum
+    if settings.basemap_url:  # the configured (intranet) basemap; without one the grid layers are the base
+        folium.TileLayer(settings.basemap_url, attr=settings.basemap_attribution or "basemap",
+                         name="底图 basemap", max_zoom=settings.basemap_maxzoom, overlay=False).add_to(m)
     entries = {}
     for layer_id in LAYERS:
         layer = catalogue.get(layer_id)
-        url = url_for("tiles.tile", layer_id=layer.id, z=0, x=0, y=0).replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf?{q}")
+        url = url_for("tiles.tile", layer_id=layer.id, z=0, x=0, y=0).replace(
+            "/0/0/0.pbf", "/{z}/{x}/{y}.pbf?" + (f"datum={crs}&" if crs else "") + "{q}")
         grid = folium.plugins.VectorGridProtobuf(
             url, name=f"{layer.title} {layer.title_en}", options=f"MinqingCommand.options({json.dumps(layer.id)})",
             show=layer.id in VIEWS["green"][1])
@@ -82,7 +88,7 @@ def page():
     config = {"layers": entries, "views": {k: list(v[1]) for k, v in VIEWS.items()},
               "labels": {"category": dict(categories), "status": {k: zh for k, (zh, _) in EVENT_STATUSES.items()},
                          "level": LEVEL_NAMES},
-              "as": request.args.get("as") or None,
+              "as": request.args.get("as") or None, "crs": crs,
               "urls": {"summary": url_for("command.summary"), "stream": url_for("stream.stream"),
                        "identify": url_for("tiles.identify_here"), "events": "/api/events/", "grids": "/api/grids/"}}
     # configured in <head> (the layers' options read it as folium declares them), started after them
@@ -98,7 +104,14 @@ def page():
 @bp.get("/api/live/summary")
 def summary():
     who = caller.staff_only()
-    return jsonify(live_summary.summary(db.connection(), who.scope_filter))
+    body = live_summary.summary(db.connection(), who.scope_filter)
+    crs = request.args.get("crs") or None
+    if crs:  # positions of the latest reports in the basemap's datum
+        for row in body["latest"]:
+            if row.get("lon") is not None:
+                (lon,), (lat,) = coordinates.from_wgs84([row["lon"]], [row["lat"]], crs)
+                row["lon"], row["lat"] = round(float(lon), 7), round(float(lat), 7)
+    return jsonify(body)
 
 
 OPENAPI_PATHS = {

@@ -9,7 +9,7 @@ from typing import Iterator
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import ServiceUnavailable
 
-from data import event_feed
+from data import crs as coordinates, event_feed
 from mapserver import caller, db
 from mapserver.stream_hub import QUEUE_SIZE, Hub, Subscriber
 
@@ -30,6 +30,8 @@ def hub() -> Hub:
 def stream() -> Response:
     who = caller.staff_only()
     last_id = event_feed.parse_last_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
+    crs = request.args.get("crs") or None
+    coordinates.resolve(crs)  # an unknown crs is a 400 before the stream opens
     try:
         sub = hub().subscribe(who.scope_filter)  # before the replay query: nothing falls between the two
     except ConnectionError:
@@ -39,7 +41,7 @@ def stream() -> Response:
         if last_id is not None:
             limit = current_app.config.get("MINQING_STREAM_REPLAY_LIMIT", event_feed.REPLAY_LIMIT)
             missed = event_feed.missed(db.connection(), last_id, who.scope_filter, limit)
-            backlog = [frame(m) for m in missed.messages]
+            backlog = [frame(m, crs) for m in missed.messages]
             replayed = {m["log_id"] for m in missed.messages}
             if missed.more:
                 backlog.append(_reset(missed.newest))
@@ -48,13 +50,16 @@ def stream() -> Response:
         hub().unsubscribe(sub)
         raise
     keepalive = current_app.config.get("MINQING_STREAM_KEEPALIVE", KEEPALIVE_SECONDS)
-    body = _events(hub(), sub, backlog, replayed, skip_upto, keepalive)
+    body = _events(hub(), sub, backlog, replayed, skip_upto, keepalive, crs)
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def frame(message: dict) -> str:
+def frame(message: dict, crs: str | None = None) -> str:
     kind = "bulk" if event_feed.is_bulk(message) else message["action"]
+    if crs and message.get("lon") is not None:  # a GCJ-02 basemap: positions as the map draws them
+        (lon,), (lat,) = coordinates.from_wgs84([message["lon"]], [message["lat"]], crs)
+        message = {**message, "lon": round(float(lon), 7), "lat": round(float(lat), 7)}
     data = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
     return f"id: {message['log_id']}\nevent: {kind}\ndata: {data}\n\n"
 
@@ -65,7 +70,7 @@ def _reset(newest: int) -> str:
 
 
 def _events(hub: Hub, sub: Subscriber, backlog: list[str], replayed: set[int], skip_upto: int | None,
-            keepalive: float) -> Iterator[str]:
+            keepalive: float, crs: str | None = None) -> Iterator[str]:
     """Runs after the request's context (and its database connection) is gone: it needs neither."""
     forget_at = time.monotonic() + FORGET_REPLAYED_AFTER
     try:
@@ -83,7 +88,7 @@ def _events(hub: Hub, sub: Subscriber, backlog: list[str], replayed: set[int], s
                 replayed = set()
             if log_id in replayed or (skip_upto is not None and log_id <= skip_upto):
                 continue
-            yield frame(message)
+            yield frame(message, crs)
     finally:
         hub.unsubscribe(sub)
 

@@ -8,9 +8,13 @@ var MinqingCommand = (function () {
   var CLOSED = ["resolved", "verified", "closed", "rejected"];
   var live = window.minqingLive = { received: [], redraws: 0, lastReport: null };
 
+  // every fetch carries the demo account and, under a GCJ-02 basemap, asks for positions in its datum
   function withAs(url) {
-    if (!config || !config.as) { return url; }
-    return url + (url.indexOf("?") >= 0 ? "&" : "?") + "as=" + encodeURIComponent(config.as);
+    var extra = [];
+    if (config && config.as) { extra.push("as=" + encodeURIComponent(config.as)); }
+    if (config && config.crs) { extra.push("crs=" + encodeURIComponent(config.crs)); }
+    if (!extra.length) { return url; }
+    return url + (url.indexOf("?") >= 0 ? "&" : "?") + extra.join("&");
   }
 
   function getJSON(url) {
