@@ -21,6 +21,17 @@ def sqlalchemy_url(url: str) -> str:
     raise ConfigError(f"DATABASE_URL must be a postgresql:// URL, got {url.split(':', 1)[0]}:…")
 
 
+def household_band(raw: str) -> tuple[int, int]:
+    """"300-500" -> (300, 500); the range itself is checked with the other settings."""
+    low, sep, high = raw.strip().partition("-")
+    if not sep:
+        raise ConfigError(f"MINQING_HOUSEHOLD_BAND must look like 300-500, got {raw!r}")
+    try:
+        return int(low), int(high)
+    except ValueError:
+        raise ConfigError(f"MINQING_HOUSEHOLD_BAND must look like 300-500, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the ledger needs to run; read from the environment once, then passed around."""
@@ -38,8 +49,16 @@ class Settings:
     basemap_attribution: str = ""
     basemap_datum: str = "wgs84"  # one of BASEMAP_DATUMS
     basemap_maxzoom: int = 18
+    walk_speed_m_per_min: float = 80.0  # service reach (15分钟生活圈): 80 m/min x 15 min = 1,200 m straight line
+    household_band: tuple[int, int] = (300, 500)  # households per full-time grid worker considered right
 
     def __post_init__(self):
+        if not 10 <= self.walk_speed_m_per_min <= 300:
+            raise ConfigError(f"MINQING_WALK_SPEED must be between 10 and 300 metres a minute, "
+                              f"got {self.walk_speed_m_per_min}")
+        low, high = self.household_band
+        if not 0 < low <= high:
+            raise ConfigError(f"MINQING_HOUSEHOLD_BAND must be low-high with 0 < low <= high, got {low}-{high}")
         if self.basemap_datum not in BASEMAP_DATUMS:
             raise ConfigError(f"MINQING_BASEMAP_DATUM must be one of {', '.join(BASEMAP_DATUMS)}, "
                               f"got {self.basemap_datum!r}")
@@ -66,6 +85,8 @@ class Settings:
                 basemap_attribution=env.get("MINQING_BASEMAP_ATTRIBUTION") or "",
                 basemap_datum=(env.get("MINQING_BASEMAP_DATUM") or "wgs84").strip().lower(),
                 basemap_maxzoom=int(env.get("MINQING_BASEMAP_MAXZOOM", 18)),
+                walk_speed_m_per_min=float(env.get("MINQING_WALK_SPEED", 80)),
+                household_band=household_band(env.get("MINQING_HOUSEHOLD_BAND") or "300-500"),
             )
         except ValueError as exc:
             raise ConfigError(f"bad numeric setting: {exc}") from exc
