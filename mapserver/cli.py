@@ -212,10 +212,11 @@ def tick(now) -> None:
 
 def _register_channel_commands() -> None:
     from mapserver.citizen import qr_command
+    from mapserver.cli_analyse import analyse_group
     from mapserver.cli_import import import_group
     from mapserver.open311_keys import open311_group
 
-    for command in (qr_command, import_group, open311_group):
+    for command in (qr_command, import_group, open311_group, analyse_group):
         cli.add_command(command)
 
 

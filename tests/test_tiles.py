@@ -59,6 +59,17 @@ def get_tile(client, layer, z, x, y, role="commander", **query):
                       environ_base={"HTTP_ACCEPT_ENCODING": "gzip"})
 
 
+@pytest.fixture(scope="module", autouse=True)
+def stored_analyses(city_engine):
+    """The hotspots, emerging and heat layers draw the latest stored run: store one of each."""
+    from data import analysis_runs
+    from data.selection import EventSelection
+
+    with city_engine.begin() as conn:
+        for kind in analysis_runs.KINDS:
+            getattr(analysis_runs, kind)(conn, EventSelection(), **({"permutations": 99} if kind == "hotspots" else {}))
+
+
 @pytest.fixture(scope="module")
 def demo_users(city_engine):
     """One account per role the tests use, named after the role and scoped to the whole district."""

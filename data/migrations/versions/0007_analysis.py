@@ -43,8 +43,13 @@ CREATE TABLE analysis_cell (
     PRIMARY KEY (run_id, cell)
 );
 CREATE INDEX analysis_cell_geom ON analysis_cell USING gist (geom);
+
+-- a new run changes what the hotspots, emerging and heat tiles draw, so it must change their ETags
+INSERT INTO data_version (name, slot, version) SELECT 'analysis_run', s, 0 FROM generate_series(0, 15) s;
+CREATE TRIGGER analysis_run_bump_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON analysis_run
+  FOR EACH STATEMENT EXECUTE FUNCTION bump_data_version();
 """)
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE analysis_cell; DROP TABLE analysis_run;")
+    op.execute("DROP TABLE analysis_cell; DROP TABLE analysis_run; DELETE FROM data_version WHERE name = 'analysis_run';")
