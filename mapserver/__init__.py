@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
                            citizen, command, db, errors, health, open311, openapi, overview, stream, ticker, tiles,
                            versions)
 
-    from mapserver import basemap
+    from mapserver import analyst_maps, basemap
     from mapserver.strict_json import StrictJSONProvider, StrictRequest
 
     app = Flask(__name__)
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(api_coverage.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(analyst.bp)
+    app.register_blueprint(analyst_maps.bp)
     app.register_blueprint(citizen.bp)
     app.register_blueprint(open311.bp)
     app.register_blueprint(stream.bp)
