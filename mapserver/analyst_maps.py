@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from data import analysis_runs, coverage, coverage_reach, coverage_visits
+from data import heat as kde
 from data import hotspots as gi
 from data.selection import BadSelection, EventSelection
 from layers import analysis_maps
@@ -20,6 +21,7 @@ SELECTION_KEYS = ("category", "source", "from", "to")  # what a stored run names
 
 
 def _asset_base() -> str:
+    """The /assets prefix as routed (behind a proxy's script root too); maps append package/file to it."""
     return url_for("assets.asset", path="x")[:-2]
 
 
@@ -42,7 +44,9 @@ def hotspots():
             run = analysis_runs.heat(conn, selection, scope=who.scope_filter)
         cells = analysis_runs.cells(conn, run.id)
     what = "、".join(selection.category) or "全部类别"
-    note = f"{run.n_events} 件事件（{what}）；H3 分辨率 {resolution}；计算于 {run.computed_at[:16]}"
+    unit = (f"H3 分辨率 {resolution}" if kind != "heat"
+            else f"{kde.DEFAULT_CELL_M:g} 米栅格、{kde.DEFAULT_BANDWIDTH_M:g} 米带宽")
+    note = f"{run.n_events} 件事件（{what}）；{unit}；计算于 {run.computed_at[:16]}"
     m = analysis_maps.hotspot_map(cells, kind, note=note, asset_base=_asset_base())
     return m.get_root().render()
 
