@@ -61,7 +61,49 @@ def coverage_part(engine, repeat: int) -> None:
         print(f"    {len(party['totals']['without_branch'])} of {party['totals']['cells']} cells without a branch")
 
 
-PARTS = {"coverage": coverage_part}
+def hotspots_part(engine, repeat: int) -> None:
+    """Gi* (999 permutations) city-wide, emerging trends over 52 weeks, the KDE surface, and the API cold vs
+    stored (the API reuses a run while its parameters and the event data version match)."""
+    from data import emerging, heat
+    from data import hotspots as gi
+    from data.selection import EventSelection
+    from mapserver import create_app
+
+    everything = EventSelection()
+    with engine.connect() as conn:
+        warm = time.perf_counter()
+        gi.warm()
+        print(f"hotspots: numba warm-up {time.perf_counter() - warm:.1f} s")
+        for resolution in (8, 9):
+            result = timed(f"Gi*, 999 permutations, H3 res {resolution}",
+                           lambda: gi.hex_hotspots(conn, everything, resolution), repeat)
+            cells = result.cells
+            print(f"    {result.n_events:,} events on {len(cells):,} hexagons: {(cells.cls > 0).sum()} hot, "
+                  f"{(cells.cls < 0).sum()} cold")
+        timed("Gi*, 999 permutations, grid cells", lambda: gi.grid_hotspots(conn, everything), repeat)
+        points = gi.events_xy(conn, everything, with_time=True)
+        cells8 = gi.to_cells(points.lon.to_numpy(), points.lat.to_numpy(), 8)
+        domain = gi.domain_cells(gi.district(conn), 8)
+        trends = timed("emerging, 52 weeks, H3 res 8", lambda: emerging.emerging(
+            cells8, points.reported_at, domain, points.reported_at.max(), 52), repeat)
+        print("    " + ", ".join(f"{k} {v}" for k, v in trends.trend.value_counts().items()))
+        surface = timed("KDE surface, 100 m raster, 250 m bandwidth",
+                        lambda: heat.surface(points.lon.to_numpy(), points.lat.to_numpy()), repeat)
+        print(f"    {len(surface):,} cells kept")
+    client = create_app(Settings(database_url=engine.url.render_as_string(hide_password=False)),
+                        {"TESTING": True}).test_client()
+    query = "/api/analysis/hotspots?resolution=8&category=noise"
+    start = time.perf_counter()
+    first = client.get(query + "&refresh=true")
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    again = client.get(query)
+    stored = time.perf_counter() - start
+    print(f"  {'API hotspots, computed vs stored':<44} computed {cold:5.2f} s   stored {stored:5.2f} s   "
+          f"(runs {first.get_json()['run']['id']} / {again.get_json()['run']['id']})")
+
+
+PARTS = {"coverage": coverage_part, "hotspots": hotspots_part}
 
 
 def main() -> None:

@@ -75,7 +75,13 @@ def events_xy(conn: Connection, selection: EventSelection, scope: tuple[str, ...
     """lon, lat (and reported_at) of the selected events; the filter is the one every reader uses."""
     where, params = selection.where("e")
     scope_sql, scope_params = scope_clause(scope)
-    extra = ", e.reported_at" if with_time else ""
+    if not with_time:
+        # one MultiPoint in WKB: a million rows as one value, ~10 times faster than a million result rows
+        wkb = conn.execute(text(f"SELECT ST_AsBinary(ST_Collect(e.geom)) FROM event e WHERE TRUE {where} {scope_sql}"),
+                           {**params, **scope_params}).scalar()
+        xy = shapely.get_coordinates(shapely.from_wkb(bytes(wkb))) if wkb is not None else np.empty((0, 2))
+        return pd.DataFrame({"lon": xy[:, 0], "lat": xy[:, 1]})
+    extra = ", e.reported_at"
     rows = conn.execute(text(f"SELECT ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat{extra} FROM event e "
                              f"WHERE TRUE {where} {scope_sql}"), {**params, **scope_params})
     return pd.DataFrame(rows.all(), columns=["lon", "lat", *(["reported_at"] if with_time else [])])
@@ -175,7 +181,7 @@ def hex_hotspots(conn: Connection, selection: EventSelection, resolution: int = 
     counts = pd.Series(to_cells(points.lon.to_numpy(), points.lat.to_numpy(), resolution)).value_counts()
     cells = domain_cells(district(conn, scope), resolution) | set(counts.index)
     values = counts
-    if adjust:
+    if adjust and selection != EventSelection():  # all events against themselves: no excess anywhere
         everything = events_xy(conn, EventSelection(), scope)
         values = excess(counts, pd.Series(to_cells(everything.lon.to_numpy(), everything.lat.to_numpy(),
                                                    resolution)).value_counts())
