@@ -78,9 +78,12 @@ class Layer:
 
 
 def _build() -> Mapping[str, Layer]:
-    from layers import cells, communities, emerging, heat, hotspots, events, houses, organizations, places, residents, situation, streets, things, coverage_gaps, visit_coverage, service_reach, staff_load, party_coverage
+    from layers import (cells, communities, coverage_gaps, emerging, events, heat, hotspots, houses, organizations,
+                        party_coverage, places, residents, service_reach, situation, staff_load, streets, things,
+                        visit_coverage)
 
-    modules = (streets, communities, cells, events, residents, houses, places, things, organizations, situation, hotspots, emerging, heat, coverage_gaps, visit_coverage, service_reach, staff_load, party_coverage)
+    modules = (streets, communities, cells, events, residents, houses, places, things, organizations, situation,
+               hotspots, emerging, heat, coverage_gaps, visit_coverage, service_reach, staff_load, party_coverage)
     out = {}
     for module in modules:
         layer = module.LAYER
