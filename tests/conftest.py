@@ -157,3 +157,30 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+
+
+def offline_page(browser, console_errors: bool = False, **context_options):
+    """A page in a fresh context whose network ends at this machine: `page.left_the_machine` lists what
+    tried to leave, `page.broken` every failed or 4xx/5xx request and script error (and console errors
+    if asked). A deliberately closed EventSource (/stream) is not a failure. Close with page.context.close()."""
+    from urllib.parse import urlparse
+
+    context = browser.new_context(**{"locale": "zh-CN", **context_options})
+    page = context.new_page()
+    page.left_the_machine, page.broken = [], []
+
+    def gate(route):
+        url = route.request.url
+        if url.startswith(("data:", "blob:")) or urlparse(url).hostname in ("127.0.0.1", "localhost", "::1"):
+            return route.continue_()
+        page.left_the_machine.append(url)
+        return route.abort()
+
+    context.route("**/*", gate)
+    page.on("requestfailed", lambda r: None if "/stream" in r.url else page.broken.append(
+        f"failed {r.url} ({r.failure})"))
+    page.on("response", lambda r: page.broken.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("pageerror", lambda e: page.broken.append(f"script error: {e}"))
+    if console_errors:
+        page.on("console", lambda m: page.broken.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    return page

@@ -2,36 +2,21 @@
 closed; bad parameters are 400s; the same maps build in a notebook with no server and no network."""
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import text
 
 from layers import analysis_maps
+from tests.conftest import offline_page
 
-LOOPBACK = ("127.0.0.1", "localhost")
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    page = context.new_page()
-    page.left_the_machine, page.broken = [], []
-
-    def gate(route):
-        url = route.request.url
-        if url.startswith(("data:", "blob:")) or urlparse(url).hostname in LOOPBACK:
-            return route.continue_()
-        page.left_the_machine.append(url)
-        return route.abort()
-
-    context.route("**/*", gate)
-    page.on("requestfailed", lambda r: page.broken.append(r.url))
-    page.on("response", lambda r: page.broken.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("console", lambda m: page.broken.append(f"console: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: page.broken.append(f"script error: {e}"))
+    page = offline_page(browser, console_errors=True, viewport={"width": 1280, "height": 800})
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture(scope="module")

@@ -2,32 +2,18 @@
 closed: every asset comes from this server, a polygon drawn with the mouse gives the API's count."""
 from __future__ import annotations
 
-from urllib.parse import urlparse
 
 import pytest
+from tests.conftest import offline_page
 
 
 
 
 @pytest.fixture
 def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.left_the_machine, page.broken = [], []
-
-    def gate(route):
-        host = urlparse(route.request.url).hostname
-        if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
-            return route.continue_()
-        page.left_the_machine.append(route.request.url)
-        return route.abort()
-
-    context.route("**/*", gate)
-    page.on("requestfailed", lambda r: page.broken.append(r.url))
-    page.on("response", lambda r: page.broken.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("pageerror", lambda e: page.broken.append(f"script error: {e}"))
+    page = offline_page(browser, viewport={"width": 1400, "height": 900})
     yield page
-    context.close()
+    page.context.close()
 
 
 def test_the_page_loads_only_from_this_server_and_counts_every_event(page, server, app):

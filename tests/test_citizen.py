@@ -6,7 +6,6 @@ import io
 import re
 import threading
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlparse
 
 import jsonschema
 import pytest
@@ -16,6 +15,7 @@ from sqlalchemy import text
 from data import qrcodes, workflow
 from data.actors import Actor
 from mapserver import ratelimit
+from tests.conftest import offline_page
 
 PHONE, NAME = "13912345678", "李阿姨"
 ADMIN = Actor("admin", "admin", ())
@@ -332,27 +332,12 @@ def test_staff_apis_never_show_the_reporters_contact(app, city_engine, filed):
 
 @pytest.fixture
 def phone(browser, cells):
-    """A phone-sized page that allows geolocation (at a cell's inner point) and may reach only this machine."""
     code, _, lon, lat = cells[8]
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True,
-                                  has_touch=True, permissions=["geolocation"],
-                                  geolocation={"longitude": lon, "latitude": lat, "accuracy": 15})
-    page = context.new_page()
-    page.left_the_machine, page.broken = [], []
-
-    def gate(route):
-        if route.request.url.startswith(("data:", "blob:")) or urlparse(route.request.url).hostname == "127.0.0.1":
-            return route.continue_()
-        page.left_the_machine.append(route.request.url)
-        return route.abort()
-
-    context.route("**/*", gate)
-    page.on("requestfailed", lambda r: page.broken.append(r.url))
-    page.on("response", lambda r: page.broken.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("pageerror", lambda e: page.broken.append(f"script error: {e}"))
+    page = offline_page(browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                        permissions=["geolocation"], geolocation={"longitude": lon, "latitude": lat, "accuracy": 15})
     page.cell = (code, lon, lat)
     yield page
-    context.close()
+    page.context.close()
 
 
 def test_a_citizen_reports_from_a_phone_and_follows_the_case(phone, server, app, city_engine, tmp_path):

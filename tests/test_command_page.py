@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 from sqlalchemy import text
 
 from data import workflow
+from tests.conftest import offline_page
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -52,24 +52,9 @@ def cells(city_engine):
 
 @pytest.fixture
 def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.left_the_machine, page.broken = [], []
-
-    def gate(route):
-        host = urlparse(route.request.url).hostname
-        if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
-            return route.continue_()
-        page.left_the_machine.append(route.request.url)
-        return route.abort()
-
-    context.route("**/*", gate)
-    # an EventSource closed on purpose shows up as a failed request; anything else counts
-    page.on("requestfailed", lambda r: None if "/stream" in r.url else page.broken.append(r.url))
-    page.on("response", lambda r: page.broken.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("pageerror", lambda e: page.broken.append(f"script error: {e}"))
+    page = offline_page(browser, viewport={"width": 1400, "height": 900})
     yield page
-    context.close()
+    page.context.close()
 
 
 def open_page(page, server, query: str = "") -> None:

@@ -4,15 +4,14 @@ checked without editing this file (a page with path parameters needs a way to bu
 from __future__ import annotations
 
 import re
-from urllib.parse import urlparse
 
 import pytest
 from sqlalchemy import text
 
 from data import intake, qrcodes
 from mapserver.citizen import CITIZEN
+from tests.conftest import offline_page
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 SETTLE_MS = 1500  # after `load`: pages fetch tiles and JSON once scripts run
 
 
@@ -78,26 +77,9 @@ def test_the_known_pages_are_found(page_urls):
 
 @pytest.fixture
 def closed_page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    page = context.new_page()
-    page.left_the_machine, page.broken = [], []
-
-    def gate(route):
-        url = route.request.url
-        if url.startswith(("data:", "blob:")) or urlparse(url).hostname in LOOPBACK:
-            return route.continue_()
-        page.left_the_machine.append(url)
-        return route.abort()
-
-    context.route("**/*", gate)
-    # the stream is endless by design: its requests are cut when the page closes, which is not a failure
-    page.on("requestfailed", lambda r: None if "/stream" in r.url else page.broken.append(
-        f"failed {r.url} ({r.failure})"))
-    page.on("response", lambda r: page.broken.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("console", lambda m: page.broken.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: page.broken.append(f"script error: {e}"))
+    page = offline_page(browser, console_errors=True, viewport={"width": 1280, "height": 800})
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.mark.parametrize("route", ["/", "/overview", "/analyst", "/report/<grid_code>", "/track/<number>",
