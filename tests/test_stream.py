@@ -68,7 +68,7 @@ class Stream:
                 elif "data" in event:
                     self.items.put(event)
                     event = {}
-        except (OSError, ValueError):
+        except (OSError, ValueError, http.client.HTTPException):  # the stream was closed under the reader
             pass
         self.items.put(None)
 
