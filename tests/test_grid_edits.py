@@ -319,3 +319,50 @@ def test_random_edits_keep_invariants(engine, kind, dx, dy, index):
         else:  # a move that folds a grid over itself is refused with a located problem
             assert all(p["code"] and p["message"] for p in plan.as_json())
         conn.rollback()
+
+
+@pytest.fixture(scope="module")
+def edit_client(engine):
+    from data.settings import Settings
+    from mapserver import create_app
+
+    url = engine.url.render_as_string(hide_password=False)
+    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0}).test_client()
+
+
+def test_api_validate_preview_apply_history_undo(engine, edit_client):
+    with engine.connect() as conn:
+        edit, plan = moving_edge(conn)
+        body = {"note": "edge move over HTTP", "grids": [
+            {"code": e.code, "version": e.version, "geometry": e.geometry} for e in edit.entries]}
+    admin = {"X-Demo-User": "admin"}
+    checked = edit_client.post("/api/grids/edits/validate", json=body, headers=admin).get_json()
+    assert checked["ok"] and checked["limits"]["snap_tolerance_m"] == 0.5
+    preview = edit_client.post("/api/grids/edits/preview", json=body, headers=admin).get_json()
+    assert preview["grids"] == plan.rows
+    bad_body = {"grids": [{"code": A, "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1]]]}}]}
+    refused = edit_client.post("/api/grids/edits/validate", json=bad_body, headers=admin).get_json()
+    assert not refused["ok"] and refused["problems"][0]["location"]["type"] == "Point"
+    tags = [edit_client.get(f"/api/grids/{e.code}", headers=admin).headers["ETag"] for e in edit.entries]
+    assert edit_client.post("/api/grids/edits", json=body, headers=admin).status_code == 428
+    stale = ", ".join(t.replace("@", "@9") for t in tags)
+    assert edit_client.post("/api/grids/edits", json=body, headers={**admin, "If-Match": stale}).status_code == 412
+    leader = {"X-Demo-User": "leader1", "If-Match": ", ".join(tags)}
+    scope = edit_client.get("/api/grids", headers={"X-Demo-User": "leader1"}).get_json()
+    if not any(g["code"] == PARENT for g in scope["grids"][0]["children"][0]["children"]):
+        assert edit_client.post("/api/grids/edits", json=body, headers=leader).status_code == 403
+    assert edit_client.post("/api/grids/edits", json=body,
+                            headers={"X-Demo-User": "worker1", "If-Match": ", ".join(tags)}).status_code == 403
+    done = edit_client.post("/api/grids/edits", json=body, headers={**admin, "If-Match": ", ".join(tags)})
+    assert done.status_code == 200, done.get_json()
+    applied = done.get_json()
+    assert applied["moved"] == plan.rows
+    first = applied["grids"][0]
+    history_ = edit_client.get(f"/api/grids/{first['code']}/history", headers=admin).get_json()
+    assert history_["versions"][0]["change_note"] == "edge move over HTTP"
+    undone = edit_client.post(f"/api/grids/{first['code']}/undo", json={"note": "back"},
+                              headers={**admin, "If-Match": f'"{first["etag"]}"'})
+    assert undone.status_code == 200, undone.get_json()
+    with engine.connect() as conn:
+        tiling_ok(conn)
+        pins_ok(conn)
