@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
                            citizen, command, db, errors, health, open311, openapi, overview, stream, ticker, tiles,
                            versions)
 
-    from mapserver import analyst_maps, basemap
+    from mapserver import analyst_maps, basemap, grid_editor
     from mapserver.strict_json import StrictJSONProvider, StrictRequest
 
     app = Flask(__name__)
@@ -56,5 +56,6 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(stream.bp)
     app.register_blueprint(command.bp)
     app.register_blueprint(basemap.bp)
+    app.register_blueprint(grid_editor.bp)
     ticker.init_app(app)
     return app

@@ -60,6 +60,7 @@ def page_urls(app, some_cell, filed) -> dict[str, str]:
     builders = {
         "/report/<grid_code>": f"/report/{some_cell}?sig={qrcodes.sign(secret, some_cell)}",
         "/track/<number>": f"/track/{filed}",
+        "/grids/<code>/edit": f"/grids/{some_cell}/edit",
     }
     urls = {}
     for route in html_routes(app):
