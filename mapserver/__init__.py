@@ -12,7 +12,7 @@ from data.settings import Settings
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from typed settings (from the environment unless given)."""
-    from mapserver import (analyst, api_coverage, api_analysis, api_events, api_exports, api_grid_edits, api_grids, api_pins, api_stats, api_workflow, assets,
+    from mapserver import (analyst, api_coverage, api_analysis, api_events, api_exports, api_grid_edits, api_grid_split, api_grids, api_pins, api_stats, api_workflow, assets,
                            citizen, command, db, errors, health, open311, openapi, overview, stream, ticker, tiles,
                            versions)
 
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(api_analysis.bp)
     app.register_blueprint(api_grids.bp)
     app.register_blueprint(api_grid_edits.bp)
+    app.register_blueprint(api_grid_split.bp)
     app.register_blueprint(api_exports.bp)
     app.register_blueprint(api_pins.bp)
     app.register_blueprint(api_coverage.bp)

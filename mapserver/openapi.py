@@ -7,7 +7,7 @@ from data.event_query import MAX_LIMIT, SORTS
 from data.event_stats import GROUPS, PERIODS
 from data.vocab import EVENT_SOURCES, EVENT_STATUSES, HANDLING_LEVELS, LEVEL_DEPTH
 from layers import catalogue
-from mapserver import api_coverage, api_grid_edits, api_workflow, basemap, citizen, command, open311, stream
+from mapserver import api_coverage, api_grid_edits, api_grid_split, api_workflow, basemap, citizen, command, open311, stream
 from mapserver import analyst_maps, api_analysis, grid_editor
 
 bp = Blueprint("openapi", __name__)
@@ -251,7 +251,7 @@ PATHS = {
 }
 
 PATHS.update(_pin_paths())
-for _channel in (analyst_maps, api_coverage, api_grid_edits, api_analysis, api_workflow, basemap, citizen, open311, stream, command,
+for _channel in (analyst_maps, api_coverage, api_grid_edits, api_grid_split, api_analysis, api_workflow, basemap, citizen, open311, stream, command,
                  grid_editor):
     PATHS.update(_channel.OPENAPI_PATHS)
 PATHS["/api/events"].update(api_workflow.REPORT_DOC)

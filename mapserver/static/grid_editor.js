@@ -4,6 +4,7 @@
 var MinqingGridEditor = (function () {
   "use strict";
   var map, config, grids = {}, order = [], problemLayer, splitLayer = null, mode = null, selected = [];
+  var proposal = null, proposalLayer = null;  // a split: the server cuts the grid along the drawn line
   var pending = null, timer = null, seq = 0;
   var STYLE = { color: "#5d6d7e", weight: 2, fillColor: "#85929e", fillOpacity: 0.08 };
   var TARGET = { color: "#1f6fb2", weight: 3, fillColor: "#1f6fb2", fillOpacity: 0.12 };
@@ -82,6 +83,8 @@ var MinqingGridEditor = (function () {
     grids = {}; order = []; selected = [];
     problemLayer.clearLayers();
     if (splitLayer) { map.removeLayer(splitLayer); splitLayer = null; }
+    if (proposalLayer) { map.removeLayer(proposalLayer); proposalLayer = null; }
+    proposal = null;
   }
 
   function load() {
@@ -237,12 +240,29 @@ var MinqingGridEditor = (function () {
     splitLayer = e.layer.setStyle({ color: "#c0392b", weight: 3, dashArray: "8 4" }).addTo(map);
     window.minqingSplitLine = e.layer.toGeoJSON().geometry;
     setMode(null);
-    // the contract (docs/grid_edits.md) takes finished geometries only; cutting here would put a rule in the page
-    message("切分线已画出。接口尚不支持按线切分（需要服务端切割），本页不在浏览器里切割几何，暂不能提交切分。", "error");
+    // the server cuts (POST /api/grids/{code}/split); the page only shows the proposal and sends it on
+    message("正在按切分线切分…");
+    window.minqingSplit = call("POST", config.urls.grids + encodeURIComponent(config.code) + "/split",
+                               { line: window.minqingSplitLine }).then(function (r) {
+      if (!r.ok) { message(errorText(r), "error"); return r; }
+      proposal = r.body;
+      if (proposalLayer) { map.removeLayer(proposalLayer); }
+      proposalLayer = L.geoJSON({ type: "FeatureCollection", features: proposal.grids.map(function (g) {
+        return { type: "Feature", properties: { key: g.key || g.code }, geometry: g.geometry };
+      }) }, { style: function (f) { return { color: f.properties.key === config.code ? "#2471a3" : "#c0392b",
+                                              weight: 3, dashArray: "6 4", fillOpacity: 0.15 }; } }).addTo(map);
+      message("已切分为 " + proposal.grids.length + " 块：请校验、预览后应用（新网格自动编码）。", "ok");
+      changed();
+      return r;
+    });
   }
 
   /* --- the edit, validation, preview, apply --------------------------------------------------------- */
   function edit() {
+    if (proposal) {
+      var text = $("note").value.trim();
+      return Object.assign({ grids: proposal.grids }, text ? { note: text } : {});
+    }
     var entries = [];
     order.forEach(function (code) {
       var g = grids[code];
@@ -360,7 +380,8 @@ var MinqingGridEditor = (function () {
     list.innerHTML = "";
     body.grids.forEach(function (g) {
       var li = document.createElement("li");
-      li.textContent = (g.retire ? "撤销 " : "调整 ") + g.code + " " + (grids[g.code].name || "");
+      li.textContent = !g.code ? "新建网格（" + g.key + "）" :
+        (g.retire ? "撤销 " : "调整 ") + g.code + " " + ((grids[g.code] || {}).name || "");
       list.appendChild(li);
     });
     $("confirm").showModal();
