@@ -183,3 +183,30 @@ def test_a_stale_apply_says_so(page, edit_app, cell):
     assert "已过期" in page.text_content("#message")
     page.broken[:] = [b for b in page.broken if not b.startswith("412 ")]
     assert page.left_the_machine == [] and page.broken == []
+
+
+def test_a_split_line_drawn_on_the_page_is_applied_as_a_new_grid(page, edit_app, cell):
+    client = edit_app.test_client()
+    before = client.get(f"/api/grids/{cell}").get_json()
+    polygon = shape(before["geometry"])
+    x0, _, x1, _ = polygon.bounds
+    y = polygon.representative_point().y
+    west = page.evaluate(f"MinqingGridEditor.vertexScreen({y}, {x0 - (x1 - x0) * 0.2})")
+    east = page.evaluate(f"MinqingGridEditor.vertexScreen({y}, {x1 + (x1 - x0) * 0.2})")
+    page.click("#tool-split")
+    page.mouse.click(west["x"], west["y"])
+    page.wait_for_timeout(300)
+    page.mouse.click(east["x"], east["y"])
+    page.wait_for_timeout(300)
+    page.mouse.click(east["x"], east["y"])  # clicking the last point again ends the line
+    page.wait_for_function("window.minqingSplit !== undefined")
+    page.evaluate("window.minqingSplit")
+    page.wait_for_function("window.minqingProblems && window.minqingProblems.ok", timeout=10_000)
+    children_before = len(client.get(f"/api/grids/{cell.rpartition('.')[0]}").get_json()["properties"]["children"])
+    page.fill("#note", "测试：按线切分")
+    page.click("#do-apply")
+    page.click("#confirm-ok")
+    page.wait_for_function("document.getElementById('message').textContent.indexOf('已应用') === 0", timeout=10_000)
+    parent = client.get(f"/api/grids/{cell.rpartition('.')[0]}").get_json()["properties"]
+    assert len(parent["children"]) == children_before + 1
+    assert page.left_the_machine == [] and page.broken == []
