@@ -210,3 +210,28 @@ def test_a_split_line_drawn_on_the_page_is_applied_as_a_new_grid(page, edit_app,
     parent = client.get(f"/api/grids/{cell.rpartition('.')[0]}").get_json()["properties"]
     assert len(parent["children"]) == children_before + 1
     assert page.left_the_machine == [] and page.broken == []
+
+
+def test_two_siblings_selected_on_the_page_are_merged(page, edit_app, cell):
+    client = edit_app.test_client()
+    parent_code = cell.rpartition(".")[0]
+    siblings = [c for c in client.get(f"/api/grids/{parent_code}").get_json()["properties"]["children"]]
+    codes = [c["code"] if isinstance(c, dict) else c for c in siblings]
+    shapes = {c: shape(client.get(f"/api/grids/{c}").get_json()["geometry"]) for c in codes}
+    pair = next((a, b) for a in codes for b in codes if a < b and shapes[a].touches(shapes[b])
+                and shapes[a].intersection(shapes[b]).length > 0)
+    page.click("#tool-merge")
+    for code in pair:
+        p = shapes[code].representative_point()
+        at = page.evaluate(f"MinqingGridEditor.vertexScreen({p.y}, {p.x})")
+        page.mouse.click(at["x"], at["y"])
+        page.wait_for_timeout(200)
+    page.click("#do-merge")
+    page.wait_for_function("window.minqingProblems && window.minqingProblems.ok", timeout=10_000)
+    page.fill("#note", "测试：合并网格")
+    page.click("#do-apply")
+    page.click("#confirm-ok")
+    page.wait_for_function("document.getElementById('message').textContent.indexOf('已应用') === 0", timeout=10_000)
+    after = client.get(f"/api/grids/{parent_code}").get_json()["properties"]["children"]
+    assert len(after) == len(siblings) - 1
+    assert page.left_the_machine == [] and page.broken == []
