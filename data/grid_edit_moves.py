@@ -19,10 +19,10 @@ MOVED_SQL = """
 WITH proposed AS (
   SELECT code COLLATE "C" AS code, ST_Subdivide(ST_SetSRID(ST_GeomFromWKB(wkb), 4326), 64) AS geom
   FROM unnest(CAST(:codes AS text[]), CAST(:wkb AS bytea[])) AS t(code, wkb)),
+area AS (  -- only pins where old and new shapes differ can change grid (see changed_area)
+  SELECT ST_Subdivide(ST_SetSRID(ST_GeomFromWKB(:area), 4326), 64) AS geom),
 cand AS (
-  SELECT p.id FROM {t} p WHERE p.grid_id = ANY(:old_ids)
-  UNION
-  SELECT p.id FROM {t} p JOIN proposed q ON p.geom && q.geom AND ST_Intersects(q.geom, p.geom)),
+  SELECT DISTINCT p.id FROM {t} p JOIN area a ON p.geom && a.geom AND ST_Intersects(a.geom, p.geom)),
 moved AS (
   SELECT p.id, og.code AS old_code,
          (SELECT x.code FROM (
@@ -50,12 +50,26 @@ FROM grid g WHERE g.id = ANY(:ids)
 """)
 
 
-def moved_pins(conn: Connection, table: str, codes: list[str], shapes: list, old_ids: list[int]) -> list:
+def moved_pins(conn: Connection, table: str, codes: list[str], shapes: list, old_ids: list[int],
+               area: bytes) -> list:
     """(id, old_code, new_code) of every pin of `table` whose grid the proposed shapes would change."""
     where = f"p.status IN ({', '.join(repr(s) for s in sorted(OPEN_STATUSES))})" if table == "event" else "true"
     sql = MOVED_SQL.format(t=table, where=where)
     return conn.execute(text(sql), {"codes": codes, "wkb": [shapely.to_wkb(s) for s in shapes],
-                                    "old_ids": old_ids}).all()
+                                    "old_ids": old_ids, "area": area}).all()
+
+
+def changed_area(plan) -> bytes:
+    """Where old and new shapes differ (changed: their symmetric difference; new: all of it; retired: all of
+    it), widened by ~1 cm so pins on an edge are looked at: a pin elsewhere keeps its grid. An edge move
+    then looks at the pins along the edge, not at every pin of the grids it touches."""
+    parts = []
+    for label, new in plan.shapes.items():
+        row = plan.current.get(plan.codes[label])
+        parts.append(new if row is None else shapely.symmetric_difference(shapely.from_wkb(bytes(row["wkb"])), new))
+    kept = set(plan.codes.values())
+    parts += [shapely.from_wkb(bytes(r["wkb"])) for code, r in plan.current.items() if code not in kept]
+    return shapely.to_wkb(shapely.buffer(shapely.union_all(parts), 1e-7))
 
 
 def _params(plan) -> tuple[list[str], list, list[int]]:
@@ -66,19 +80,20 @@ def _params(plan) -> tuple[list[str], list, list[int]]:
 def moves(conn: Connection, plan, edit, band: tuple[int, int]) -> list[dict]:
     """Preview rows per grid of the edit (docs/grid_edits.md), adding band warnings to `plan.problems`."""
     codes, shapes, old_ids = _params(plan)
+    area = changed_area(plan)
     flows: dict[tuple, dict] = {}
     wkb = [shapely.to_wkb(s) for s in shapes]
     for table, name in TABLES.items():
         if table == "house":
             moved = MOVED_SQL.format(t="house", where="true")
             rows = conn.execute(text(HOUSE_SQL.format(moved=moved)),
-                                {"codes": codes, "wkb": wkb, "old_ids": old_ids}).mappings().all()
+                                {"codes": codes, "wkb": wkb, "old_ids": old_ids, "area": area}).mappings().all()
             for r in rows:
                 flow = flows.setdefault((r["old_code"], r["new_code"]), dict.fromkeys(COUNTS, 0))
                 for k in ("houses", "households", "residents"):
                     flow[k] += r[k]
             continue
-        for _, old, new in moved_pins(conn, table, codes, shapes, old_ids):
+        for _, old, new in moved_pins(conn, table, codes, shapes, old_ids, area):
             flows.setdefault((old, new), dict.fromkeys(COUNTS, 0))[name] += 1
     before = {r.code: (r.hh, r.workers) for r in conn.execute(BEFORE_SQL, {"ids": old_ids})}
     out = []
