@@ -163,11 +163,16 @@ def main() -> None:
         stop.set()
         server.terminate()
         server.wait(10)
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE event SET possible_duplicate_of = NULL WHERE possible_duplicate_of > :b"),
-                         {"b": before})
-            conn.execute(text("DELETE FROM event_log WHERE event_id > :b"), {"b": before})
-            conn.execute(text("DELETE FROM event WHERE id > :b"), {"b": before})
+        forget_events_after(engine, before)
+
+
+def forget_events_after(engine, before: int) -> None:
+    """Delete the reports a run filed (ids above `before`), so runs are repeatable."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE event SET possible_duplicate_of = NULL WHERE possible_duplicate_of > :b"),
+                     {"b": before})
+        conn.execute(text("DELETE FROM event_log WHERE event_id > :b"), {"b": before})
+        conn.execute(text("DELETE FROM event WHERE id > :b"), {"b": before})
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import make_url, text  # noqa: E402
 
+from bench.intake import forget_events_after  # noqa: E402
 from bench.tiles import pct, wait_for  # noqa: E402
 from data import migrate  # noqa: E402
 from data.db import make_engine  # noqa: E402
@@ -204,11 +205,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(15)
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE event SET possible_duplicate_of = NULL WHERE possible_duplicate_of > :b"),
-                         {"b": before})
-            conn.execute(text("DELETE FROM event_log WHERE event_id > :b"), {"b": before})
-            conn.execute(text("DELETE FROM event WHERE id > :b"), {"b": before})
+        forget_events_after(engine, before)
 
 
 if __name__ == "__main__":

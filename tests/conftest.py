@@ -135,9 +135,8 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
                   "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="module")
-def server(app):
-    """The module's app on a real HTTP port, for pages tested in Chromium."""
+def serving(app):
+    """Serve `app` on a free local port in a thread; yields its base URL (for page tests in Chromium)."""
     from werkzeug.serving import make_server
 
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
@@ -145,6 +144,12 @@ def server(app):
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    """The module's app on a real HTTP port."""
+    yield from serving(app)
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,12 @@ its own (edits are applied): a shared vertex dragged with the mouse moves in bot
 problems, a good one is previewed, applied through the confirmation dialog (the version goes up) and undone."""
 from __future__ import annotations
 
-import threading
 
 import pytest
 from shapely.geometry import Point, shape
 from sqlalchemy import text
 
-from tests.conftest import db_name, migrated_engine, offline_page
+from tests.conftest import db_name, migrated_engine, offline_page, serving
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +28,7 @@ def edit_app(tiny_city):
 
 @pytest.fixture(scope="module")
 def edit_server(edit_app):
-    from werkzeug.serving import make_server
-
-    httpd = make_server("127.0.0.1", 0, edit_app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+    yield from serving(edit_app)
 
 
 @pytest.fixture(scope="module")
