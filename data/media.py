@@ -60,11 +60,11 @@ def read_uploads(files, settings: Settings) -> list[tuple[str, bytes, str, str]]
     return out
 
 
-def save_photos(conn: Connection, settings: Settings, event_id: int, files, uploaded_by: str) -> list[int]:
-    """Check every upload, then write them to disk and list them on the event; returns the photo ids."""
+def save_photos(conn: Connection, settings: Settings, event_id: int, uploads, uploaded_by: str) -> list[int]:
+    """Write uploads already checked by read_uploads to disk and list them on the event; returns the photo ids."""
     root = Path(settings.media_dir)
     ids = []
-    for _name, data, content_type, ext in read_uploads(files, settings):
+    for _name, data, content_type, ext in uploads:
         digest = hashlib.sha256(data).hexdigest()
         relative = f"{event_id}/{digest}.{ext}"
         target = root / relative

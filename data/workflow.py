@@ -73,8 +73,8 @@ def _log(conn, event, actor: Actor, at, to_status, level, action="transition", n
 
 
 def _department_ids(conn, codes) -> list[int]:
-    codes = [codes] if isinstance(codes, str) else list(codes or ())
-    if not all(isinstance(c, str) for c in codes):
+    codes = [codes] if isinstance(codes, str) else codes or []
+    if not isinstance(codes, (list, tuple)) or not all(isinstance(c, str) for c in codes):
         raise Refused("departments must be department codes", "departments")
     rows = dict(conn.execute(text("SELECT code, id FROM department WHERE code = ANY(:c)"), {"c": codes}).all())
     unknown = [c for c in codes if c not in rows]
@@ -216,11 +216,7 @@ def rate(conn: Connection, event_id: int, actor: Actor, score, now: datetime | N
         raise Conflict(f"event {event_id} has already been rated")
     conn.execute(text("UPDATE event SET satisfaction = :s, updated_at = :now, rev = rev + 1 WHERE id = :id"),
                  {"s": score, "now": _now(now), "id": event_id})
-    _log(conn, event, actor, _now(now), event["status"], _level(conn, event_id), "rate", detail={"score": score})
-
-
-def _level(conn, event_id: int) -> str:
-    return conn.execute(text("SELECT level FROM event WHERE id = :id"), {"id": event_id}).scalar_one()
+    _log(conn, event, actor, _now(now), event["status"], event["level"], "rate", detail={"score": score})
 
 
 def rate_department(conn: Connection, event_id: int, actor: Actor, score, department: str | None = None,
@@ -244,7 +240,7 @@ def rate_department(conn: Connection, event_id: int, actor: Actor, score, depart
         {"e": event_id, "d": dept, "s": score, "u": actor.username, "n": note, "at": _now(now)}).first()
     if done is None:
         raise Conflict(f"the department has already been rated for event {event_id}")
-    _log(conn, event, actor, _now(now), event["status"], _level(conn, event_id), "rate_department", note,
+    _log(conn, event, actor, _now(now), event["status"], event["level"], "rate_department", note,
          {"department_id": dept, "score": score})
 
 
@@ -256,7 +252,7 @@ def supervise(conn: Connection, event_id: int, actor: Actor, note: str | None = 
         raise Forbidden("supervision (督办) is for grid leaders, the command center and admins, in their area")
     conn.execute(text("UPDATE event SET supervised = true, updated_at = :now, rev = rev + 1 WHERE id = :id"),
                  {"now": _now(now), "id": event_id})
-    _log(conn, event, actor, _now(now), event["status"], _level(conn, event_id), "supervise", note)
+    _log(conn, event, actor, _now(now), event["status"], event["level"], "supervise", note)
 
 
 def extend(conn: Connection, event_id: int, actor: Actor, hours, note: str | None = None,
@@ -278,7 +274,7 @@ def extend(conn: Connection, event_id: int, actor: Actor, hours, note: str | Non
           stage_due_at = greatest(stage_due_at, :now) + make_interval(secs => :secs),
           due_at = greatest(due_at, :now) + make_interval(secs => :secs)
         WHERE id = :id"""), {"now": _now(now), "secs": float(hours) * 3600, "id": event_id})
-    _log(conn, event, actor, _now(now), event["status"], _level(conn, event_id), "extend", note.strip(),
+    _log(conn, event, actor, _now(now), event["status"], event["level"], "extend", note.strip(),
          {"hours": hours})
 
 

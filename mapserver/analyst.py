@@ -6,7 +6,7 @@ import json
 
 import folium
 import folium.plugins
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, render_template
 from sqlalchemy import text
 
 from data.vocab import EVENT_SOURCES, EVENT_STATUSES
@@ -47,10 +47,7 @@ def page():
     folium.LayerControl(collapsed=True).add_to(m)
 
     root = m.get_root()
-    root.header.add_child(folium.Element(
-        f'<link rel="icon" type="image/svg+xml" href="{url_for("static", filename="favicon.svg")}">'), name="icon")
-    root.header.add_child(folium.CssLink(url_for("static", filename="analyst.css")), name="analyst_css")
-    root.header.add_child(folium.JavascriptLink(url_for("static", filename="analyst.js")), name="analyst_js")
+    assets.page_head(m, "analyst")
     categories = conn.execute(text("SELECT code, name FROM event_category ORDER BY code")).all()
     communities = conn.execute(text(
         "SELECT code, name FROM grid WHERE valid_to IS NULL AND level IN ('street', 'community') ORDER BY code"

@@ -85,11 +85,9 @@ def report():
                             .encode()).hexdigest()
     with db.writing() as conn:
         done = submit(conn, new, actor=who, idempotency_key=key, body_sha256=digest)
-        if done.created and uploads:
-            for f in uploads:
-                f.stream.seek(0)
-            media.save_photos(conn, _settings(), done.id, uploads, who.username)
-        photos = media.photo_ids(conn, done.id) if uploads or not done.created else []
+        if done.created and checked:
+            media.save_photos(conn, _settings(), done.id, checked, who.username)
+        photos = media.photo_ids(conn, done.id) if checked or not done.created else []
     response = jsonify(_filed(done, photos))
     response.status_code = 201 if done.created else 200
     response.headers["Location"] = url_for("api_workflow.case", event_id=done.id)
@@ -169,10 +167,9 @@ def _after(event_id: int, action):
 def transition(event_id: int):
     body = _body()
     to = _text(body, "to", True)
-    departments = body.get("departments") or ()
     return _after(event_id, lambda conn, who: workflow.transition(
         conn, event_id, to, who, _text(body, "note"), routing=_text(body, "routing"),
-        departments=[departments] if isinstance(departments, str) else departments,
+        departments=body.get("departments") or (),
         review_at=_instant(body, "review_at"), expect=_text(body, "from")))
 
 

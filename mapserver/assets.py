@@ -60,6 +60,15 @@ def localize(element) -> None:
     element.default_css = local(type(element).default_css)
 
 
+def page_head(m: folium.Map, page: str) -> None:
+    """Our favicon, and the page's own static/<page>.css and .js, in a folium map's <head>."""
+    root = m.get_root()
+    root.header.add_child(folium.Element(
+        f'<link rel="icon" type="image/svg+xml" href="{url_for("static", filename="favicon.svg")}">'), name="icon")
+    root.header.add_child(folium.CssLink(url_for("static", filename=f"{page}.css")), name=f"{page}_css")
+    root.header.add_child(folium.JavascriptLink(url_for("static", filename=f"{page}.js")), name=f"{page}_js")
+
+
 def local_map(**kwargs) -> folium.Map:
     """A folium Map with no external basemap by default (the grid layers are the base) and local assets."""
     kwargs.setdefault("tiles", None)

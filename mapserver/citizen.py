@@ -97,10 +97,11 @@ def report(grid_code: str):
         return page, status, {"Retry-After": str(wait)}
     try:
         new = _new_report(grid_code, form, photos)
+        checked = media.read_uploads(photos, _settings())  # 413/415 before anything is written
         with db.writing() as conn:
             done = intake.submit(conn, new, actor=CITIZEN, idempotency_key=form.get("token") or None)
-            if photos and done.created:
-                media.save_photos(conn, _settings(), done.id, photos, CITIZEN.username)
+            if checked and done.created:
+                media.save_photos(conn, _settings(), done.id, checked, CITIZEN.username)
     except Refused as exc:
         return _form(grid, form, _chinese(exc), exc.status)
     return redirect(url_for(".track", number=done.tracking_no, new=1), 303)

@@ -76,10 +76,7 @@ def page():
     folium.LayerControl(collapsed=True).add_to(m)
 
     root = m.get_root()
-    root.header.add_child(folium.Element(
-        f'<link rel="icon" type="image/svg+xml" href="{url_for("static", filename="favicon.svg")}">'), name="icon")
-    root.header.add_child(folium.CssLink(url_for("static", filename="command.css")), name="command_css")
-    root.header.add_child(folium.JavascriptLink(url_for("static", filename="command.js")), name="command_js")
+    assets.page_head(m, "command")
     conn = db.connection()
     categories = conn.execute(text("SELECT code, name FROM event_category ORDER BY code")).all()
     root.html.add_child(folium.Element(render_template(

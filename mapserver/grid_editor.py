@@ -10,7 +10,7 @@ import json
 
 import folium
 import folium.plugins
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request
 from folium.elements import JSCSSMixin
 from sqlalchemy import text
 
@@ -51,12 +51,8 @@ def page(code: str):
     assets.localize(draw)
     draw.add_to(m)
 
+    assets.page_head(m, "grid_editor")
     root = m.get_root()
-    root.header.add_child(folium.Element(
-        f'<link rel="icon" type="image/svg+xml" href="{url_for("static", filename="favicon.svg")}">'), name="icon")
-    root.header.add_child(folium.CssLink(url_for("static", filename="grid_editor.css")), name="grid_editor_css")
-    root.header.add_child(folium.JavascriptLink(url_for("static", filename="grid_editor.js")),
-                          name="grid_editor_js")
     root.html.add_child(folium.Element(render_template("grid_editor_panel.html", code=code, name=name,
                                                        level=level, who=who)), name="grid_editor_panel")
     # the siblings come from the parent's children, when the caller may read the parent

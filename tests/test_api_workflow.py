@@ -145,6 +145,9 @@ def test_transitions_over_http(client, spot, own_events, city_engine):
     no_reason = client.post(url + "/transitions", headers={"X-Demo-User": "leader1"},
                             json={"to": "returned"})
     assert no_reason.status_code in (400, 409)
+    odd = client.post(url + "/transitions", headers=WORKER,
+                      json={"to": "dispatched", "routing": "department", "departments": 5})
+    assert odd.status_code == 400 and odd.get_json()["error"]["field"] == "departments"
     for to in ("dispatched", "in_progress", "resolved"):
         r = client.post(url + "/transitions", headers=WORKER, json={"to": to, "routing": "grid"})
         assert r.status_code == 200, r.get_json()
