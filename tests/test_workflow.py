@@ -319,11 +319,14 @@ def test_concurrent_ticks_handle_each_event_once(city_engine, cell):
     with city_engine.begin() as conn:
         ids = [report(conn, cell, category="safety_hazard") for _ in range(20)]
     late = T0 + timedelta(hours=2)
-    results = []
+    results, errors = [], []
 
     def run():
-        with city_engine.begin() as conn:
-            results.append(workflow.tick(conn, late, only=ids))
+        try:
+            with city_engine.begin() as conn:
+                results.append(workflow.tick(conn, late, only=ids))
+        except Exception as exc:  # reported below: a thread's exception would otherwise only be a warning
+            errors.append(repr(exc))
 
     try:
         threads = [threading.Thread(target=run) for _ in range(3)]
@@ -333,6 +336,7 @@ def test_concurrent_ticks_handle_each_event_once(city_engine, cell):
             escalations = conn.execute(text(
                 "SELECT count(*) FROM event_log WHERE event_id = ANY(:ids) AND to_status = 'escalated'"),
                 {"ids": ids}).scalar_one()
+        assert errors == []
         assert escalations == 20 and sum(r.escalated for r in results) == 20
     finally:
         with city_engine.begin() as conn:
