@@ -95,7 +95,45 @@ def moves(conn: Connection, plan, edit, band: tuple[int, int]) -> list[dict]:
             continue
         for _, old, new in moved_pins(conn, table, codes, shapes, old_ids, area):
             flows.setdefault((old, new), dict.fromkeys(COUNTS, 0))[name] += 1
-    before = {r.code: (r.hh, r.workers) for r in conn.execute(BEFORE_SQL, {"ids": old_ids})}
+    return flow_rows(plan, edit, flows, before_edit(conn, old_ids), band)
+
+
+def before_edit(conn: Connection, old_ids: list[int]) -> dict[str, tuple[int, int]]:
+    """code -> (households, grid workers) of the grids an edit replaces, read before it is applied."""
+    return {r.code: (r.hh, r.workers) for r in conn.execute(BEFORE_SQL, {"ids": old_ids})}
+
+
+APPLIED_HOUSES_SQL = text("""
+SELECT hh.house_id, count(DISTINCT hh.id) AS households, count(pe.id) AS residents
+FROM household hh LEFT JOIN person pe ON pe.household_id = hh.id
+WHERE hh.house_id = ANY(:ids) GROUP BY 1
+""")
+
+
+def applied_flows(conn: Connection, changed: list) -> dict[tuple, dict]:
+    """The flows an applied edit made, from `grid_edit_refresh`'s rows: pins whose grid code changed."""
+    ids = {r.from_grid for r in changed} | {r.to_grid for r in changed}
+    code = dict(conn.execute(text("SELECT id, code FROM grid WHERE id = ANY(:ids)"),
+                             {"ids": [i for i in ids if i is not None]}).all())
+    names = {table: name for table, name in TABLES.items()}
+    flows: dict[tuple, dict] = {}
+    houses: dict[int, tuple] = {}
+    for r in changed:
+        old, new = code.get(r.from_grid), code.get(r.to_grid)
+        if old == new or r.pin not in names or r.pin == "event" and not r.open:
+            continue
+        flows.setdefault((old, new), dict.fromkeys(COUNTS, 0))[names[r.pin]] += 1
+        if r.pin == "house":
+            houses[r.pin_id] = (old, new)
+    for h in conn.execute(APPLIED_HOUSES_SQL, {"ids": list(houses)}):
+        flow = flows[houses[h.house_id]]
+        flow["households"] += h.households
+        flow["residents"] += h.residents
+    return flows
+
+
+def flow_rows(plan, edit, flows: dict[tuple, dict], before: dict, band: tuple[int, int]) -> list[dict]:
+    """One row per grid of the edit: what moves in and out, households before and after; band warnings."""
     out = []
     for e in edit.entries:
         code = plan.codes[e.label]

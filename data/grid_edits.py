@@ -1,8 +1,8 @@
 """Boundary edits of sibling grids: validate, preview, apply, history and undo (docs/grid_edits.md).
 
 The write side takes a connection and does not commit. Apply locks the parent's current row and the
-grid advisory lock, re-validates, closes the old versions and inserts the new ones; the grid triggers
-rebuild the leaf pieces and re-derive every pin, the event triggers NOTIFY.
+grid advisory lock, re-validates, and writes the versions (`grid_versions`); what it moved is what apply
+reports. The event triggers NOTIFY.
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import shapely
 from sqlalchemy import Connection, text
 
-from data import generalize
+from data import generalize, grid_versions
 from data.actors import Actor
 from data.errors import Conflict, Forbidden, NotFound, Refused
 from data.grid_edit_checks import (AREA_TOLERANCE_M2, MAX_VERTICES, SNAP_TOLERANCE_M, Problem, check_tiling,
                                    parse_shape)
-from data.grid_edit_moves import moves
+from data.grid_edit_moves import applied_flows, before_edit, changed_area, flow_rows, moves
 
 MAX_GRIDS = 50
 MAX_NOTE = 500
@@ -140,8 +140,8 @@ def next_codes(conn: Connection, parent: str, n: int) -> list[str]:
     return out
 
 
-def validate(conn: Connection, edit: Edit, band: tuple[int, int] = (300, 500)) -> Plan:
-    """Every problem of the edit, errors and warnings; nothing is written."""
+def validate(conn: Connection, edit: Edit, band: tuple[int, int] = (300, 500), *, preview: bool = True) -> Plan:
+    """Every problem of the edit, errors and warnings; nothing is written. Apply counts moves itself."""
     existing = [e for e in edit.entries if e.code]
     parents = {parent_of(e.code) for e in existing}
     if len(parents) > 1:
@@ -209,7 +209,8 @@ def validate(conn: Connection, edit: Edit, band: tuple[int, int] = (300, 500)) -
     new = [e for e in edit.entries if not e.code]
     plan.codes = {e.label: e.code for e in existing} | dict(zip([e.label for e in new],
                                                                 next_codes(conn, parent, len(new))))
-    plan.rows = moves(conn, plan, edit, band)
+    if preview:
+        plan.rows = moves(conn, plan, edit, band)
     return plan
 
 
@@ -233,40 +234,18 @@ def apply(conn: Connection, edit: Edit, actor: Actor, if_match: dict[str, int] |
     if parent is not None and len({parent_of(c) for c in existing}) == 1:
         conn.execute(text("SELECT id FROM grid WHERE code = :p AND valid_to IS NULL FOR UPDATE"), {"p": parent})
         conn.execute(text("SELECT pg_advisory_xact_lock(grid_lock_key())"))
-    plan = validate(conn, edit, band)
+    plan = validate(conn, edit, band, preview=False)
     stale = {c: f"{c}@{r['version']}" for c, r in plan.current.items() if if_match.get(c) != r["version"]}
     if stale and all(p.code not in ("mixed_parents",) for p in plan.problems):
         raise Refused(f"the grids changed since you read them (or If-Match lacks them): {', '.join(stale)}",
                       "If-Match", status=412, current=stale)
     _require_ok(plan)
-    by_label = {e.label: e for e in edit.entries}
     old_ids = [r["id"] for r in plan.current.values()]
-    conn.execute(text("UPDATE grid SET valid_to = now() WHERE id = ANY(:ids)"), {"ids": old_ids})
-    versions = dict(conn.execute(text("SELECT code, max(version) FROM grid WHERE code = ANY(:c) GROUP BY code"),
-                                 {"c": list(plan.codes.values())}).all())
-    inserts = []
-    for label, shape in plan.shapes.items():
-        code, e = plan.codes[label], by_label[label]
-        src = plan.current.get(code)
-        inserts.append({"code": code, "version": versions.get(code, 0) + 1, "hex": shapely.to_wkb(shape).hex(),
-                        "name": e.name or (src["name"] if src else None), "from_id": src["id"] if src else None})
-    ids = conn.execute(text("""
-        INSERT INTO grid (code, name, level, kind, dedicated_for, geom, leader, household_target, version,
-                          changed_by, change_note)
-        SELECT i.code, coalesce(i.name, o.name, last.name, p.name || ' ' || split_part(i.code, '.', nlevel(i.code::ltree))),
-               coalesce(o.level, last.level, CASE nlevel(p.path) WHEN 1 THEN 'street' WHEN 2 THEN 'community'
-                                                                 ELSE 'cell' END),
-               coalesce(o.kind, last.kind, 'regular'), coalesce(o.dedicated_for, last.dedicated_for),
-               ST_Multi(ST_SetSRID(ST_GeomFromWKB(decode(i.hex, 'hex')), 4326)), coalesce(o.leader, last.leader),
-               coalesce(o.household_target, last.household_target), i.version, :who, :note
-        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS i(code text, version int, hex text, name text, from_id bigint)
-        JOIN grid p ON p.code = :parent AND p.valid_to IS NULL
-        LEFT JOIN grid o ON o.id = i.from_id
-        LEFT JOIN LATERAL (SELECT * FROM grid l WHERE l.code = i.code ORDER BY version DESC LIMIT 1) last ON true
-        RETURNING code, version"""),
-        {"rows": json.dumps(inserts), "who": actor.username,
-         "note": edit.note, "parent": parent}).all()
-    new_versions = dict(ids)
+    before = before_edit(conn, old_ids)
+    retire = [plan.current[e.code]["id"] for e in edit.entries if e.retire]
+    new_versions, changed = grid_versions.write(conn, plan, {e.label: e.name for e in edit.entries}, retire,
+                                                changed_area(plan), actor.username, edit.note)
+    plan.rows = flow_rows(plan, edit, applied_flows(conn, changed), before, band)
     generalize.refresh(conn)
     detail = {"note": edit.note, "parent": parent, "grids": [
         {"code": plan.codes[e.label], "key": e.key, "action": _action(e),

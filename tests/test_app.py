@@ -13,7 +13,7 @@ def test_healthz_checks_the_database(client):
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok" and body["database"] == "ok"
-    assert body["schema"] == "0007_analysis"
+    assert body["schema"] == "0008_edit_refresh"
     assert body["postgis"].startswith("3.")
 
 
