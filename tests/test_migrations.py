@@ -24,7 +24,7 @@ def scratch():
 
 def test_upgrade_from_empty_then_downgrade_cleanly(scratch):
     migrate.upgrade(scratch)
-    assert migrate.current_revision(scratch) == "0008_edit_refresh"
+    assert migrate.current_revision(scratch) == migrate.head_revision()
     assert LEDGER <= set(inspect(scratch).get_table_names())
 
     migrate.downgrade(scratch, "base")
@@ -37,7 +37,7 @@ def test_upgrade_from_empty_then_downgrade_cleanly(scratch):
     assert leftovers == []
 
     migrate.upgrade(scratch)  # and up again, from a downgraded database
-    assert migrate.current_revision(scratch) == "0008_edit_refresh"
+    assert migrate.current_revision(scratch) == migrate.head_revision()
 
 
 def test_models_match_the_migrated_schema(scratch):
