@@ -1,5 +1,5 @@
 """Typed SQLAlchemy models of the ledger; the schema itself is owned by the migrations."""
-from data.models.access import ApiKey, AppUser, AuditLog, DataVersion, RateLimit
+from data.models.access import ApiKey, ApiToken, AppUser, AuditLog, DataVersion, LoginFailure, RateLimit
 from data.models.analysis import AnalysisCell, AnalysisRun
 from data.models.base import Base
 from data.models.events import (DeadlinePolicy, DemoHotspot, Department, DepartmentRating, Event, EventCategory,
@@ -10,7 +10,7 @@ from data.models.ledger import House, Household, HouseResidents, Organization, P
 PINNED = (House, Place, Thing, Organization, Event, Visit)
 
 __all__ = [
-    "AnalysisCell", "AnalysisRun", "ApiKey", "DeadlinePolicy", "DepartmentRating", "EventPhoto", "HotlineCategoryMap", "IdempotencyKey", "RateLimit",
+    "AnalysisCell", "AnalysisRun", "ApiKey", "ApiToken", "LoginFailure", "DeadlinePolicy", "DepartmentRating", "EventPhoto", "HotlineCategoryMap", "IdempotencyKey", "RateLimit",
     "WorkCalendar", "AppUser", "AuditLog", "Base", "DataVersion", "DemoHotspot", "Department", "Event", "EventCategory", "EventLog",
     "Grid", "GridLeafPiece", "GridShape", "House", "HouseResidents", "Household", "Organization", "PINNED", "Person", "Place", "Staff",
     "Thing", "Visit",
