@@ -13,8 +13,8 @@ from data.settings import Settings
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from typed settings (from the environment unless given)."""
     from mapserver import (analyst, api_coverage, api_analysis, api_events, api_exports, api_grid_edits, api_grid_split, api_grids, api_pins, api_stats, api_workflow, assets,
-                           citizen, command, db, errors, health, open311, openapi, overview, stream, ticker, tiles,
-                           versions)
+                           citizen, command, db, errors, health, open311, openapi, overview, security, stream, ticker,
+                           tiles, versions)
 
     from mapserver import analyst_maps, basemap, grid_editor
     from mapserver.strict_json import StrictJSONProvider, StrictRequest
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
         app.config["MAX_CONTENT_LENGTH"] = max(16 << 20, MAX_PHOTOS * settings.max_photo_bytes + (1 << 20))
     db.init_app(app, settings)
     errors.init_app(app)
+    security.init_app(app)
     versions.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(overview.bp)

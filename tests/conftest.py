@@ -186,6 +186,10 @@ def offline_page(browser, console_errors: bool = False, **context_options):
         f"failed {r.url} ({r.failure})"))
     page.on("response", lambda r: page.broken.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.on("pageerror", lambda e: page.broken.append(f"script error: {e}"))
-    if console_errors:
-        page.on("console", lambda m: page.broken.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    # a Content-Security-Policy violation is a failure whether or not console errors are asked for
+    context.add_init_script("document.addEventListener('securitypolicyviolation', e => console.error("
+                            "'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile"
+                            " + ':' + e.lineNumber))")
+    page.on("console", lambda m: page.broken.append(f"console {m.type}: {m.text}") if m.type == "error" and (
+        console_errors or m.text.startswith("CSP violation")) else None)
     return page
