@@ -51,6 +51,8 @@ class Settings:
     basemap_maxzoom: int = 18
     walk_speed_m_per_min: float = 80.0  # service reach (15分钟生活圈): 80 m/min x 15 min = 1,200 m straight line
     household_band: tuple[int, int] = (300, 500)  # households per full-time grid worker considered right
+    pii_keys: str = "var/pii_keys.json"  # personal-data keys: a file outside the database, mode 600, never committed
+    contact_retention_days: int = 180  # reporters' name and contact are purged this long after the case closes
 
     def __post_init__(self):
         if not 10 <= self.walk_speed_m_per_min <= 300:
@@ -62,6 +64,8 @@ class Settings:
         if self.basemap_datum not in BASEMAP_DATUMS:
             raise ConfigError(f"MINQING_BASEMAP_DATUM must be one of {', '.join(BASEMAP_DATUMS)}, "
                               f"got {self.basemap_datum!r}")
+        if self.contact_retention_days < 0:
+            raise ConfigError(f"MINQING_CONTACT_RETENTION_DAYS must be 0 or more, got {self.contact_retention_days}")
         if not 0 <= self.basemap_maxzoom <= 22:
             raise ConfigError(f"MINQING_BASEMAP_MAXZOOM must be between 0 and 22, got {self.basemap_maxzoom}")
         if self.basemap_url and not all(f"{{{part}}}" in self.basemap_url for part in "xyz"):
@@ -87,6 +91,8 @@ class Settings:
                 basemap_maxzoom=int(env.get("MINQING_BASEMAP_MAXZOOM", 18)),
                 walk_speed_m_per_min=float(env.get("MINQING_WALK_SPEED", 80)),
                 household_band=household_band(env.get("MINQING_HOUSEHOLD_BAND") or "300-500"),
+                pii_keys=env.get("MINQING_PII_KEYS") or "var/pii_keys.json",
+                contact_retention_days=int(env.get("MINQING_CONTACT_RETENTION_DAYS", 180)),
             )
         except ValueError as exc:
             raise ConfigError(f"bad numeric setting: {exc}") from exc
