@@ -91,7 +91,7 @@ def hotspots_part(engine, repeat: int) -> None:
                         lambda: heat.surface(points.lon.to_numpy(), points.lat.to_numpy()), repeat)
         print(f"    {len(surface):,} cells kept")
     client = create_app(Settings(database_url=engine.url.render_as_string(hide_password=False)),
-                        {"TESTING": True}).test_client()
+                        {"TESTING": True, "MINQING_DEMO_LOGIN": True}).test_client()
     query = "/api/analysis/hotspots?resolution=8&category=noise"
     start = time.perf_counter()
     first = client.get(query + "&refresh=true")

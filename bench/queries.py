@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     base = Settings.from_env()
     url = make_url(base.sqlalchemy_url).set(database=args.database).render_as_string(hide_password=False)
-    app = create_app(Settings(database_url=url, statement_timeout_ms=0))
+    app = create_app(Settings(database_url=url, statement_timeout_ms=0), {"MINQING_DEMO_LOGIN": True})
     client = app.test_client()
     engine = app.extensions["minqing.engine"]
     with engine.connect() as conn:

@@ -53,6 +53,10 @@ class Settings:
     household_band: tuple[int, int] = (300, 500)  # households per full-time grid worker considered right
     pii_keys: str = "var/pii_keys.json"  # personal-data keys: a file outside the database, mode 600, never committed
     contact_retention_days: int = 180  # reporters' name and contact are purged this long after the case closes
+    secret_key: str = ""  # signs session cookies; empty: generated once into secret_key_file (demo)
+    secret_key_file: str = "var/secret_key"
+    cookie_secure: bool = False  # session cookie only over HTTPS; set MINQING_COOKIE_SECURE=1 behind TLS
+    demo_login: bool = False  # X-Demo-User / ?as= name an account without a password: tests only, never production
 
     def __post_init__(self):
         if not 10 <= self.walk_speed_m_per_min <= 300:
@@ -93,6 +97,10 @@ class Settings:
                 household_band=household_band(env.get("MINQING_HOUSEHOLD_BAND") or "300-500"),
                 pii_keys=env.get("MINQING_PII_KEYS") or "var/pii_keys.json",
                 contact_retention_days=int(env.get("MINQING_CONTACT_RETENTION_DAYS", 180)),
+                secret_key=env.get("MINQING_SECRET_KEY") or "",
+                secret_key_file=env.get("MINQING_SECRET_KEY_FILE") or "var/secret_key",
+                cookie_secure=env.get("MINQING_COOKIE_SECURE", "0") == "1",
+                demo_login=env.get("MINQING_DEMO_LOGIN", "0") == "1",
             )
         except ValueError as exc:
             raise ConfigError(f"bad numeric setting: {exc}") from exc

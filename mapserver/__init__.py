@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
                            citizen, command, db, errors, health, open311, openapi, overview, security, stream, ticker,
                            tiles, versions)
 
-    from mapserver import analyst_maps, basemap, grid_editor
+    from mapserver import analyst_maps, auth, basemap, grid_editor
     from mapserver.strict_json import StrictJSONProvider, StrictRequest
 
     app = Flask(__name__)
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
         app.config["MAX_CONTENT_LENGTH"] = max(16 << 20, MAX_PHOTOS * settings.max_photo_bytes + (1 << 20))
     db.init_app(app, settings)
     errors.init_app(app)
+    auth.init_app(app, settings)
     security.init_app(app)
     versions.init_app(app)
     app.register_blueprint(health.bp)

@@ -126,6 +126,12 @@ def demo(scale, seed, as_of, boundary, if_empty, replace, no_progress) -> None:
                + ", ".join(f"{len(city.tables[t]):,} {t}" for t in ("grid", "household", "person", "event")))
     # generated first, then emptied and loaded in one transaction: a failure leaves the old city
     load(engine, city, progress=not no_progress, replace=replace)
+    from data.users import DEMO_PASSWORD, give_demo_password
+
+    with engine.begin() as conn:
+        named = give_demo_password(conn)
+    click.echo(f"{len(named)} demo accounts (admin, commander, analyst, leader1, worker1, …) log in with "
+               f"password {DEMO_PASSWORD!r}: `minqing users list` shows them all")
     click.echo(f"demo city loaded in {time.perf_counter() - started:.1f}s (as of {city.as_of:%Y-%m-%d %H:%M} UTC)")
 
 
@@ -214,9 +220,10 @@ def _register_channel_commands() -> None:
     from mapserver.citizen import qr_command
     from mapserver.cli_analyse import analyse_group
     from mapserver.cli_import import import_group
+    from mapserver.cli_users import users_group
     from mapserver.open311_keys import open311_group
 
-    for command in (qr_command, import_group, open311_group, analyse_group):
+    for command in (qr_command, import_group, open311_group, analyse_group, users_group):
         cli.add_command(command)
 
 

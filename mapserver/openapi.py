@@ -8,7 +8,7 @@ from data.event_stats import GROUPS, PERIODS
 from data.vocab import EVENT_SOURCES, EVENT_STATUSES, HANDLING_LEVELS, LEVEL_DEPTH
 from layers import catalogue
 from mapserver import api_coverage, api_grid_edits, api_grid_split, api_workflow, basemap, citizen, command, open311, stream
-from mapserver import analyst_maps, api_analysis, grid_editor
+from mapserver import analyst_maps, api_analysis, auth, grid_editor
 
 bp = Blueprint("openapi", __name__)
 
@@ -252,7 +252,7 @@ PATHS = {
 
 PATHS.update(_pin_paths())
 for _channel in (analyst_maps, api_coverage, api_grid_edits, api_grid_split, api_analysis, api_workflow, basemap, citizen, open311, stream, command,
-                 grid_editor):
+                 grid_editor, auth):
     PATHS.update(_channel.OPENAPI_PATHS)
 PATHS["/api/events"].update(api_workflow.REPORT_DOC)
 
@@ -260,9 +260,14 @@ DOCUMENT = {
     "openapi": "3.1.0",
     "info": {"title": "Minqing Map (民情地图) API", "version": "0.1.0",
              "description": "Grid-based grassroots governance: the ledger, its layers and analysts' queries. "
+for _path, _item in PATHS.items():  # what mapserver.auth lets through without a login says so
+    if _path.startswith(auth.PUBLIC_PATHS):
+        for _operation in _item.values():
+            _operation.setdefault("security", [])
                             "Coordinates are WGS 84 unless `crs` says otherwise."},
     "paths": PATHS,
-    "components": {"schemas": SCHEMAS},
+    "components": {"schemas": SCHEMAS, "securitySchemes": auth.SECURITY_SCHEMES},
+    "security": [{"bearer": []}, {"session": []}],
 }
 
 

@@ -105,7 +105,10 @@ def app(city_engine):
     from mapserver import create_app
 
     url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0})
+    # the demo placeholder (X-Demo-User, ?as=, no name = commander) for the suites written before login;
+    # tests/test_access_matrix.py and tests/test_login.py build apps without it and use real tokens and sessions
+    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0,
+                                                   "MINQING_DEMO_LOGIN": True, "SECRET_KEY": "tests-only"})
 
 
 @pytest.fixture(scope="module")

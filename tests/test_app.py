@@ -20,7 +20,7 @@ def test_healthz_checks_the_database(client):
 
 def test_healthz_says_503_when_the_database_is_unreachable(city_engine):
     url = make_url(city_engine.url.render_as_string(hide_password=False)).set(port=1)
-    app = create_app(Settings(database_url=url.render_as_string(hide_password=False)), {"TESTING": True})
+    app = create_app(Settings(database_url=url.render_as_string(hide_password=False)), {"TESTING": True, "MINQING_DEMO_LOGIN": True})
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
@@ -74,7 +74,7 @@ def test_database_failures_answer_json_with_a_reason(city_engine, sql, status):
     from mapserver import db
 
     url = city_engine.url.render_as_string(hide_password=False)
-    app = create_app(Settings(database_url=url, statement_timeout_ms=500), {"TESTING": True})
+    app = create_app(Settings(database_url=url, statement_timeout_ms=500), {"TESTING": True, "MINQING_DEMO_LOGIN": True})
     bp = Blueprint("boom", __name__)
     bp.get("/boom")(lambda: str(db.connection().execute(text(sql)).first()))
     app.register_blueprint(bp)

@@ -18,7 +18,7 @@ def gcj_client(city_engine):
 
     settings = replace(Settings(database_url=city_engine.url.render_as_string(hide_password=False)),
                        basemap_url=BASEMAP, basemap_attribution="高德地图 (intranet mirror)", basemap_datum="gcj02")
-    return create_app(settings, {"TESTING": True, "MINQING_VERSION_TTL": 0}).test_client()
+    return create_app(settings, {"TESTING": True, "MINQING_DEMO_LOGIN": True, "MINQING_VERSION_TTL": 0}).test_client()
 
 
 def test_the_page_draws_the_basemap_and_asks_tiles_in_its_datum(gcj_client, client):

@@ -29,7 +29,7 @@ def app(city_engine, tmp_path_factory):
 
     url = city_engine.url.render_as_string(hide_password=False)
     settings = Settings(database_url=url, media_dir=str(tmp_path_factory.mktemp("media")), max_photo_bytes=200_000)
-    return create_app(settings, {"TESTING": True, "MINQING_VERSION_TTL": 0, "MAX_CONTENT_LENGTH": 1_000_000})
+    return create_app(settings, {"TESTING": True, "MINQING_DEMO_LOGIN": True, "MINQING_VERSION_TTL": 0, "MAX_CONTENT_LENGTH": 1_000_000})
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -33,7 +33,7 @@ def app(city_engine):
     from mapserver import create_app
 
     url = city_engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0,
+    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_DEMO_LOGIN": True, "MINQING_VERSION_TTL": 0,
                                                     "MINQING_STREAM_KEEPALIVE": 1.0})
 
 

@@ -180,5 +180,5 @@ def test_api_basemap_default_is_none_and_a_gcj02_basemap_asks_for_gcj02_overlays
     url = city_engine.url.render_as_string(hide_password=False)
     amap = Settings(database_url=url, basemap_url="https://example.invalid/{z}/{x}/{y}.png", basemap_datum="gcj02",
                     basemap_attribution="© AMap")
-    body = create_app(amap, {"TESTING": True}).test_client().get("/api/basemap").get_json()
+    body = create_app(amap, {"TESTING": True, "MINQING_DEMO_LOGIN": True}).test_client().get("/api/basemap").get_json()
     assert body["url"].endswith("{z}/{x}/{y}.png") and body["tiles_datum"] == body["api_crs"] == "gcj02"

@@ -20,7 +20,7 @@ def edit_app(tiny_city):
     engine = migrated_engine(db_name("grid_editor"))
     load(engine, tiny_city, progress=False)
     app = create_app(Settings(database_url=engine.url.render_as_string(hide_password=False)),
-                     {"TESTING": True, "MINQING_VERSION_TTL": 0})
+                     {"TESTING": True, "MINQING_DEMO_LOGIN": True, "MINQING_VERSION_TTL": 0})
     app.engine = engine
     yield app
     engine.dispose()

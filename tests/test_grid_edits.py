@@ -327,7 +327,7 @@ def edit_client(engine):
     from mapserver import create_app
 
     url = engine.url.render_as_string(hide_password=False)
-    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 0}).test_client()
+    return create_app(Settings(database_url=url), {"TESTING": True, "MINQING_DEMO_LOGIN": True, "MINQING_VERSION_TTL": 0}).test_client()
 
 
 def test_api_validate_preview_apply_history_undo(engine, edit_client):

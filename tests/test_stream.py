@@ -26,7 +26,7 @@ def app(city_engine):
 
     url = city_engine.url.render_as_string(hide_password=False)
     return create_app(Settings(database_url=url), {
-        "TESTING": True, "MINQING_VERSION_TTL": 0, "MINQING_STREAM_KEEPALIVE": 0.5,
+        "TESTING": True, "MINQING_DEMO_LOGIN": True, "MINQING_VERSION_TTL": 0, "MINQING_STREAM_KEEPALIVE": 0.5,
         "MINQING_STREAM_QUEUE": 50, "MINQING_STREAM_REPLAY_LIMIT": REPLAY_LIMIT})
 
 

@@ -272,7 +272,7 @@ def test_bad_tile_requests_say_why(client, path, status, field):
 
 def test_bad_coordinates_are_refused_before_any_database_work(app):
     """A tile request with bad z/x/y must not open a database connection at all."""
-    bad = create_app(Settings(database_url="postgresql://nobody:nothing@127.0.0.1:1/none"), {"TESTING": True})
+    bad = create_app(Settings(database_url="postgresql://nobody:nothing@127.0.0.1:1/none"), {"TESTING": True, "MINQING_DEMO_LOGIN": True})
     bad.config["MINQING_DEFAULT_CALLER"] = Caller("t", "commander", ())
     client = bad.test_client()
     assert client.get("/tiles/events/99/0/0.pbf").status_code == 400
@@ -310,7 +310,7 @@ def test_revalidation_is_answered_304_before_any_database_work(city_engine, dist
     from sqlalchemy import event
 
     url = city_engine.url.render_as_string(hide_password=False)
-    app = create_app(Settings(database_url=url), {"TESTING": True, "MINQING_VERSION_TTL": 60})
+    app = create_app(Settings(database_url=url), {"TESTING": True, "MINQING_DEMO_LOGIN": True, "MINQING_VERSION_TTL": 60})
     client = app.test_client()
     x, y = tile_of(*district["inside"], 14)
     first = client.get(f"/tiles/events/14/{x}/{y}.pbf?category=noise")
