@@ -17,11 +17,16 @@ FINEST_BAND_ZOOM = 14  # from here on tiles use the stored geometry itself
 
 
 
-def refresh(conn: Connection) -> int:
-    """Rebuild every current grid's generalised shapes; returns rows written."""
-    conn.execute(text("DELETE FROM grid_shape"))
+LEVELS = ("district", "street", "community", "cell")
+
+
+def refresh(conn: Connection, levels: tuple[str, ...] = LEVELS) -> int:
+    """Rebuild the generalised shapes of every current grid at `levels` (a boundary edit changes one
+    level), and drop those of closed grids; returns rows written."""
+    conn.execute(text("DELETE FROM grid_shape s USING grid g WHERE g.id = s.grid_id "
+                      "AND (g.level = ANY(:levels) OR g.valid_to IS NOT NULL)"), {"levels": list(levels)})
     written = 0
-    for level in ("district", "street", "community", "cell"):
+    for level in levels:
         rows = conn.execute(text(
             "SELECT id, ST_AsBinary(geom) FROM grid WHERE valid_to IS NULL AND level = :level ORDER BY code"),
             {"level": level}).all()

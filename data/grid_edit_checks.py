@@ -174,6 +174,12 @@ def check_tiling(drawn: dict[str, BaseGeometry], replaced: list[BaseGeometry], u
         return out
     for label, s in snapped_m.items():
         out.shapes[label] = _multi(local.to_deg(s))
+        if not out.shapes[label].is_valid:  # a vertex within rounding of an edge can cross it on the way back
+            out.problems.append(Problem("invalid_geometry", "invalid in WGS 84 after snapping: "
+                                        + shapely.is_valid_reason(out.shapes[label]), label,
+                                        drawn[label].representative_point()))
+    if out.problems:
+        return out
     old_union = shapely.union_all(old_m)
     new_union = shapely.union_all(list(snapped_m.values()))
     for piece in _pieces(shapely.difference(old_union, new_union)):

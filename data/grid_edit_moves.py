@@ -6,6 +6,7 @@ pieces, and the assignment rule is the database's (covering leaf, smallest code 
 from __future__ import annotations
 
 import shapely
+import shapely.errors
 from sqlalchemy import Connection, text
 
 from data.grid_edit_checks import Problem
@@ -66,10 +67,18 @@ def changed_area(plan) -> bytes:
     parts = []
     for label, new in plan.shapes.items():
         row = plan.current.get(plan.codes[label])
-        parts.append(new if row is None else shapely.symmetric_difference(shapely.from_wkb(bytes(row["wkb"])), new))
+        parts.append(new if row is None else _difference(shapely.from_wkb(bytes(row["wkb"])), new))
     kept = set(plan.codes.values())
     parts += [shapely.from_wkb(bytes(r["wkb"])) for code, r in plan.current.items() if code not in kept]
     return shapely.to_wkb(shapely.buffer(shapely.union_all(parts), 1e-7))
+
+
+def _difference(old, new):
+    """Where one grid's old and new shapes differ; both shapes whole if GEOS cannot overlay them (a superset)."""
+    try:
+        return shapely.symmetric_difference(old, new)
+    except shapely.errors.GEOSException:
+        return shapely.union_all([old, new])
 
 
 def _params(plan) -> tuple[list[str], list, list[int]]:

@@ -246,7 +246,7 @@ def apply(conn: Connection, edit: Edit, actor: Actor, if_match: dict[str, int] |
     new_versions, changed = grid_versions.write(conn, plan, {e.label: e.name for e in edit.entries}, retire,
                                                 changed_area(plan), actor.username, edit.note)
     plan.rows = flow_rows(plan, edit, applied_flows(conn, changed), before, band)
-    generalize.refresh(conn)
+    generalize.refresh(conn, tuple({r['level'] for r in plan.current.values()}))
     detail = {"note": edit.note, "parent": parent, "grids": [
         {"code": plan.codes[e.label], "key": e.key, "action": _action(e),
          "from_version": plan.current[e.code]["version"] if e.code in plan.current else None,
@@ -255,7 +255,9 @@ def apply(conn: Connection, edit: Edit, actor: Actor, if_match: dict[str, int] |
         "INSERT INTO audit_log (username, action, object_type, object_id, detail) "
         "VALUES (:u, :a, 'grid', :p, CAST(:d AS jsonb)) RETURNING id"),
         {"u": actor.username, "a": action, "p": parent, "d": json.dumps(detail)}).scalar_one()
-    return {"parent": parent, "audit_id": audit_id, "moved": plan.rows, "problems": plan.as_json(),
+    reassigned = {t: sum(r.pin == t for r in changed) for t in sorted({r.pin for r in changed})}
+    return {"parent": parent, "audit_id": audit_id, "moved": plan.rows, "reassigned": reassigned,
+            "problems": plan.as_json(),
             "grids": [{"code": g["code"], "key": g["key"], "action": g["action"], "version": g["to_version"]}
                       for g in detail["grids"]]}
 

@@ -106,6 +106,8 @@ _EDIT = {"type": "object", "required": ["grids"], "properties": {
                                          "retire": {"type": "boolean"}, "name": {"type": "string"}}}}}}
 _APPLIED = {"type": "object", "required": ["parent", "grids", "moved", "audit_id"], "properties": {
     "parent": {"type": "string"}, "audit_id": {"type": "integer"}, "moved": {"type": "array", "items": _ROW},
+    "reassigned": {"type": "object", "additionalProperties": {"type": "integer"},
+                   "description": "pins whose grid changed, per table (closed events and visits included)"},
     "problems": {"type": "array", "items": _PROBLEM},
     "grids": {"type": "array", "items": {"type": "object", "properties": {
         "code": {"type": "string"}, "key": {"type": ["string", "null"]}, "action": {"type": "string"},
@@ -153,5 +155,7 @@ OPENAPI_PATHS = {
     "/api/grids/{code}/undo": {"post": {
         "summary": "Undo the latest edit touching this grid, as a new validated edit",
         "parameters": [_CODE, {**_IF_MATCH, "description": "the ETag of the grid"}],
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+            "note": {"type": "string", "maxLength": grid_edits.MAX_NOTE}}}}}},
         "responses": {"200": _json(_APPLIED), "404": _json(_ERR, "never edited"), **_WRITE_ERRORS}}},
 }
