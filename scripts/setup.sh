@@ -26,7 +26,9 @@ Steps
   4. Database, unless DATABASE_URL is set: create the PostgreSQL cluster if
      there is none, start it (pg_ctlcluster), wait for it, then as postgres
      create role minqing (password minqing, CREATEDB), database minqing and
-     template database minqing_template, both with postgis and ltree.
+     template database minqing_template, both with postgis and ltree, and the
+     append-only personal-data access log (schema pii_audit, owned by the
+     NOLOGIN role minqing_audit).
   5. Check the server in DATABASE_URL (default
      postgresql://minqing:minqing@127.0.0.1:5432/minqing) answers and has PostGIS.
 
@@ -327,6 +329,13 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS postgis;
 CREATE EXTENSION IF NOT EXISTS ltree;
 SQL
+        # The personal-data access log belongs to a NOLOGIN role the app cannot become, so the app may add
+        # rows (through a SECURITY DEFINER function) and read them, never change them (data/pii_audit.py).
+        audit_sql=$(.venv/bin/python -m data.pii_audit minqing_audit "$DB_ROLE")
+        for audit_db in "$DB_NAME" "$DB_TEMPLATE"; do
+            printf 'SET client_min_messages = warning;\n%s\n' "$audit_sql" |
+                as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d "$audit_db"
+        done
     fi
 fi
 

@@ -190,13 +190,14 @@ def test_persons_create_their_households_and_derive_key_person(town, tmp_path):
     assert load_file(town, "persons", path).rows_written == 3
     with town.connect() as conn:
         rows = conn.execute(text(
-            "SELECT p.name, p.gender, hh.ref, h.ref, p.tags, p.is_key_person FROM person p "
+            "SELECT p.name, p.gender, hh.ref, h.ref, p.tags, p.is_key_person, p.id_number_masked, p.phone_masked "
+            "FROM person p "
             "JOIN household hh ON hh.id = p.household_id JOIN house h ON h.id = hh.house_id ORDER BY p.birth_date"
         )).all()
     assert [tuple(r) for r in rows] == [
-        ("王五", "M", "HH2", "H2", ["released_prisoner", "veteran"], True),
-        ("张三", "M", "HH1", "H1", ["party_member"], False),
-        ("李四", "F", "HH1", "H1", [], False),
+        ("王五", "M", "HH2", "H2", ["released_prisoner", "veteran"], True, None, None),
+        ("张三", "M", "HH1", "H1", ["party_member"], False, "620102********" + id_number()[-4:], None),
+        ("李四", "F", "HH1", "H1", [], False, None, "138****0000"),
     ]
     assert scalar(town, "SELECT count(*) FROM household") == 2
 

@@ -71,9 +71,18 @@ def test_an_events_grid_at_report_time_cannot_be_rewritten(city_conn):
 
 def test_person_tags_and_id_shape_are_checked(city_conn):
     household = city_conn.execute(text("SELECT min(id) FROM household")).scalar_one()
-    for column, value in (("tags", "'{not_a_tag}'"), ("id_number", "'12345'")):
+    sealed = "'010001' || repeat('00', 28)"  # format 1, key 1, 28 bytes of nonce and tag: a sealed shape
+    sealed_id = f"decode({sealed}, 'hex'), decode(repeat('ab', 32), 'hex')"
+    for column, value in (("tags", "'{not_a_tag}'"),
+                          ("id_number_sealed, id_number_hmac, id_number_masked", f"{sealed_id}, '12345'"),
+                          ("id_number_sealed, id_number_hmac, id_number_masked", f"{sealed_id}, NULL"),
+                          ("id_number_sealed, id_number_hmac, id_number_masked",
+                           "decode('00', 'hex'), decode(repeat('ab', 32), 'hex'), '990101********123X'")):
         with pytest.raises(DBAPIError, match="check constraint"):
             with city_conn.begin_nested():
                 city_conn.execute(text(
                     f"INSERT INTO person (household_id, name, gender, birth_date, {column}) "
                     f"VALUES ({household}, '王五', 'M', '1980-01-01', {value})"))
+    city_conn.execute(text(  # and the well-formed triple is accepted, so the refusals above are the checks'
+        f"INSERT INTO person (household_id, name, gender, birth_date, id_number_sealed, id_number_hmac, "
+        f"id_number_masked) VALUES ({household}, '王五', 'M', '1980-01-01', {sealed_id}, '990101********123X')"))

@@ -9,11 +9,13 @@ import pandas as pd
 from sqlalchemy import Engine, text
 from tqdm import tqdm
 
-from data import generalize
+from data import generalize, pii, pii_store
 from data.bulk import checked_after, copy_frame, ewkb_hex, pg_array, reset_identity
 from data.demo.city import City
 from data.errors import LedgerError
+from data.pii import Keyring
 from data.provision import EMPTY_LEDGER_SQL
+from data.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,16 @@ def ledger_is_empty(engine: Engine) -> bool:
         return conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM grid)")).scalar_one()
 
 
-def as_copy_frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
+def default_keys() -> Keyring:
+    """The operator's key file (MINQING_PII_KEYS), made with mode 600 the first time a city is loaded."""
+    return pii.load_or_create(Settings.from_env().pii_keys)
+
+
+def as_copy_frame(table: str, frame: pd.DataFrame, keys: Keyring | None = None) -> pd.DataFrame:
+    if table in pii_store.FIELDS:
+        out = pii_store.seal_frame(keys or default_keys(), table, frame)
+    else:
+        out = frame.copy()
     for column in GEOMETRY_COLUMNS:
         if column in out:
             out[column] = ewkb_hex(out[column].to_numpy())
@@ -54,8 +64,13 @@ def as_copy_frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load(engine: Engine, city: City, progress: bool = True, replace: bool = False) -> dict[str, float]:
-    """Rows per second per table; the whole city lands (replacing what was there, if asked) or nothing changes."""
+def load(engine: Engine, city: City, progress: bool = True, replace: bool = False,
+         keys: Keyring | None = None) -> dict[str, float]:
+    """Rows per second per table; the whole city lands (replacing what was there, if asked) or nothing changes.
+
+    ID numbers and phones are sealed under `keys` (default: the key file in MINQING_PII_KEYS, made if missing).
+    """
+    keys = keys or default_keys()
     total = sum(len(city.tables[t]) for t in ORDER)
     rates: dict[str, float] = {}
     grid = city.tables["grid"].assign(valid_from=city.as_of - timedelta(days=730), changed_by="demo",
@@ -73,7 +88,7 @@ def load(engine: Engine, city: City, progress: bool = True, replace: bool = Fals
                 bar.set_postfix_str(table)
                 started = time.perf_counter()
                 with checked_after(cur, table):
-                    copy_frame(cur, table, as_copy_frame(table, frame), progress=bar.update)
+                    copy_frame(cur, table, as_copy_frame(table, frame, keys), progress=bar.update)
                 if table in WITH_OUR_IDS:
                     reset_identity(cur, table)
                 rates[table] = len(frame) / max(time.perf_counter() - started, 1e-9)

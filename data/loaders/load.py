@@ -9,7 +9,7 @@ import numpy as np
 import psycopg
 from sqlalchemy import Engine
 
-from data import generalize
+from data import generalize, pii
 from data.errors import LoadError
 from data.loaders.checks import as_rejects, merge, parse_rows
 from data.loaders.geometry import check_geometries
@@ -18,6 +18,9 @@ from data.loaders.read import Source, read_source
 from data.loaders.refs import check_references
 from data.loaders.tiling import check_tiling
 from data.loaders.write import write_rows
+from data.pii import Keyring
+from data.pii_store import FIELDS
+from data.settings import Settings
 
 SHOWN_PROBLEMS = 5
 
@@ -67,7 +70,7 @@ def _progress_bar(enabled: bool, total: int, kind: str):
 
 def load_file(engine: Engine, kind: str, path: str | Path, crs: str | int | None = None,
               skip_invalid: bool = False, rejects_path: str | Path | None = None,
-              progress: bool = False) -> LoadReport:
+              progress: bool = False, keys: Keyring | None = None) -> LoadReport:
     """Load `path` (GeoJSON, GeoPackage, Shapefile, or CSV with lon/lat or WKT) as `kind`.
 
     Rows are numbered from 1 in file order, a CSV's header line not counted (row n is CSV line n + 1).
@@ -78,6 +81,8 @@ def load_file(engine: Engine, kind: str, path: str | Path, crs: str | int | None
     that leave part of their parent uncovered are written, with a line in the report's `warnings`.
     """
     spec = kind_named(kind)
+    if keys is None and spec.table in FIELDS:
+        keys = pii.load_or_create(Settings.from_env().pii_keys)
     source = read_source(path, spec, crs)
     rows, problems = parse_rows(source.frame, spec)
     problems = merge(source.problems, problems)
@@ -90,7 +95,7 @@ def load_file(engine: Engine, kind: str, path: str | Path, crs: str | int | None
     try:
         with connection.cursor() as cursor:
             bad = {pos for pos, reasons in problems.items() if reasons}
-            problems = merge(problems, check_references(cursor, spec, rows, bad))
+            problems = merge(problems, check_references(cursor, spec, rows, bad, keys))
             warnings: list[str] = []
             if spec.table == "grid":
                 tiling, warnings = check_tiling(cursor, rows, geoms, problems)
@@ -102,7 +107,8 @@ def load_file(engine: Engine, kind: str, path: str | Path, crs: str | int | None
             good[[row - 1 for row, _ in rejects]] = False
             with _progress_bar(progress, int(good.sum()), spec.name) as bar:
                 written = write_rows(cursor, spec, rows[good].reset_index(drop=True),
-                                     geoms[good] if geoms is not None else None, bar.update if bar else None)
+                                     geoms[good] if geoms is not None else None, bar.update if bar else None,
+                                     keys)
         if rejects:
             target = Path(rejects_path) if rejects_path else default_rejects_path(path)
             _write_rejects(source, rejects, target)

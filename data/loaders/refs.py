@@ -9,8 +9,11 @@ from collections import defaultdict
 
 import pandas as pd
 
+from data import pii
 from data.loaders.checks import Problems
 from data.loaders.kinds import Kind
+from data.pii import Keyring
+from data.pii_store import FIELDS
 
 
 def _existing(cursor, sql: str, values: set) -> dict:
@@ -25,8 +28,20 @@ def _shown(column: str, value: str) -> str:
     return f"ending {value[-4:]}" if column == "id_number" else value
 
 
-def _unique(cursor, kind: Kind, rows: pd.DataFrame, problems: Problems) -> None:
+def _taken(cursor, kind: Kind, column: str, values: set, keys: Keyring | None) -> set:
+    """Values already in the table; sealed fields are found through their keyed hash, never in clear."""
+    if kind.table in FIELDS and column in FIELDS[kind.table]:
+        if not values:
+            return set()
+        hashed = dict(zip(pii.lookup_hashes(keys, column, sorted(values)), sorted(values)))
+        found = _existing(cursor, f"SELECT {column}_hmac FROM {kind.table} WHERE {column}_hmac = ANY(%s)",
+                          set(hashed))
+        return {hashed[bytes(h)] for h in found}
     current = " AND valid_to IS NULL" if kind.table == "grid" else ""
+    return set(_existing(cursor, f"SELECT {column} FROM {kind.table} WHERE {column} = ANY(%s){current}", values))
+
+
+def _unique(cursor, kind: Kind, rows: pd.DataFrame, problems: Problems, keys: Keyring | None) -> None:
     for column in kind.refs:
         first: dict[str, int] = {}
         for pos, value in zip(rows.index, rows[column]):
@@ -36,8 +51,7 @@ def _unique(cursor, kind: Kind, rows: pd.DataFrame, problems: Problems) -> None:
                 problems[pos].append(f"{column} {_shown(column, value)} repeats row {first[value] + 1}")
             else:
                 first[value] = pos
-        taken = _existing(cursor, f"SELECT {column} FROM {kind.table} WHERE {column} = ANY(%s){current}", set(first))
-        for value in taken:
+        for value in _taken(cursor, kind, column, set(first), keys):
             problems[first[value]].append(f"{column} {_shown(column, value)} already exists")
 
 
@@ -92,10 +106,10 @@ def _households(cursor, rows: pd.DataFrame, problems: Problems, bad: set[int]) -
     rows["household_id"] = pd.Series(household_ids, index=rows.index, dtype=object)
 
 
-def check_references(cursor, kind: Kind, rows: pd.DataFrame, bad: set[int]) -> Problems:
+def check_references(cursor, kind: Kind, rows: pd.DataFrame, bad: set[int], keys: Keyring | None = None) -> Problems:
     """Problems found against the ledger; adds house_id/household_id to person rows for the writer."""
     problems: Problems = defaultdict(list)
-    _unique(cursor, kind, rows, problems)
+    _unique(cursor, kind, rows, problems, keys)
     if kind.name == "grids":
         _parents(cursor, rows, problems, bad)
     elif kind.name == "events":

@@ -1,7 +1,8 @@
 """The write side of a load: COPY the good rows into their table (persons: new households first).
 
 The caller owns the transaction; nothing here commits. `grid_id` is never written: the database
-derives it from `geom` (and re-derives every pin when grids are inserted).
+derives it from `geom` (and re-derives every pin when grids are inserted). ID numbers and phones are
+sealed (data/pii.py) on their way in; the clear values never reach the database.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pandas as pd
 
 from data.bulk import copy_frame, ewkb_hex
 from data.loaders.kinds import Kind
+from data.pii import Keyring
+from data.pii_store import FIELDS, seal_frame
 
 
 def _cell(value: Any) -> Any:
@@ -49,11 +52,17 @@ def _households(cursor, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_rows(cursor, kind: Kind, rows: pd.DataFrame, geoms: np.ndarray | None,
-               progress: Callable[[int], None] | None = None) -> int:
+               progress: Callable[[int], None] | None = None, keys: Keyring | None = None) -> int:
     """COPY `rows` (already checked) into the kind's table; returns the number of rows written."""
     if not len(rows):
         return 0
     frame = _table_frame(kind, rows, geoms if kind.geometry else None)
     if kind.name == "persons":
         frame["household_id"] = _households(cursor, rows)["household_id"].to_numpy(dtype=object)
+    if kind.table in FIELDS:
+        # ids drawn first, because each sealed value is bound to its row (the associated data names it)
+        cursor.execute(f"SELECT nextval(pg_get_serial_sequence('{kind.table}', 'id')) FROM generate_series(1, %s)",
+                       (len(frame),))
+        frame.insert(0, "id", [r[0] for r in cursor.fetchall()])
+        frame = seal_frame(keys, kind.table, frame)
     return copy_frame(cursor, kind.table, frame, progress=progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import BigInteger, Computed, ForeignKey, Identity, Integer, SmallInteger, Text
+from sqlalchemy import BigInteger, Computed, ForeignKey, Identity, Integer, LargeBinary, SmallInteger, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from data.models.base import Base, LTree, multipolygon
@@ -56,7 +56,9 @@ class Staff(Base):
     grid_code: Mapped[str]
     name: Mapped[str]
     role: Mapped[str]
-    phone: Mapped[str | None]
+    phone_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # data/pii.py
+    phone_hmac: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_masked: Mapped[str | None]
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     active: Mapped[bool] = mapped_column(server_default="true")
 

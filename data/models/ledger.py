@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ARRAY, BigInteger, CHAR, ForeignKey, Identity, SmallInteger, Text
+from sqlalchemy import ARRAY, BigInteger, CHAR, ForeignKey, Identity, LargeBinary, SmallInteger, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from data.models.base import Base, Pinned
@@ -39,8 +39,13 @@ class Person(Base):
     name: Mapped[str]
     gender: Mapped[str] = mapped_column(CHAR(1))
     birth_date: Mapped[date]
-    id_number: Mapped[str | None] = mapped_column(CHAR(18), unique=True)
-    phone: Mapped[str | None]
+    # sealed at rest (data/pii.py): ciphertext, keyed lookup hash, and the masked form shown on screens
+    id_number_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    id_number_hmac: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True)
+    id_number_masked: Mapped[str | None]
+    phone_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_hmac: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_masked: Mapped[str | None]
     relation: Mapped[str] = mapped_column(server_default="head")
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     is_key_person: Mapped[bool] = mapped_column(server_default="false")

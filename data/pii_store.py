@@ -1,0 +1,123 @@
+"""Where personal data lives sealed: for each field, `<field>_sealed`, `<field>_hmac` and `<field>_masked`
+columns; sealing a frame for COPY, re-sealing under a new key, and the migration's clear-value passes."""
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Sequence
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from data import pii
+from data.pii import Keyring
+
+# table -> personal fields; everything here is sealed at rest, masked on display, revealed only with audit
+FIELDS = MappingProxyType({"person": ("id_number", "phone"), "staff": ("phone",)})
+BATCH = 20_000
+
+
+def sealed_values(keys: Keyring, table: str, field: str, ids: Sequence[int],
+                  values: Sequence[str | None]) -> dict[str, list]:
+    """The three stored columns of one field, as Python values (bytes for bytea)."""
+    values = [None if v is None or v != v else pii.normalise(field, str(v)) for v in values]  # NaN = missing
+    aads = [pii.context(table, field, int(i)) for i in ids]
+    mask = pii.MASKS[field]
+    return {f"{field}_sealed": pii.seal_many(keys, values, aads),
+            f"{field}_hmac": pii.lookup_hashes(keys, field, values),
+            f"{field}_masked": [None if v is None else mask(v) for v in values]}
+
+
+def _copy_text(column: list) -> list:
+    """bytea as COPY's text form reads it."""
+    return [None if b is None else "\\x" + b.hex() for b in column]
+
+
+def seal_frame(keys: Keyring, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (with an `id` column) with each clear personal field replaced by its stored columns, for COPY."""
+    out = frame.copy()
+    ids = out["id"].to_numpy()
+    for field in FIELDS[table]:
+        if field not in out:
+            continue
+        stored = sealed_values(keys, table, field, ids, out.pop(field).tolist())
+        for name, column in stored.items():
+            out[name] = pd.Series(_copy_text(column) if name.endswith(("_sealed", "_hmac")) else column,
+                                  index=out.index, dtype=object)
+    return out
+
+
+def key_ids_in_use(conn: Connection) -> dict[int, int]:
+    """Sealed values per key id, across every personal field."""
+    counts: dict[int, int] = {}
+    for table, fields in FIELDS.items():
+        for field in fields:
+            for kid, n in conn.execute(text(
+                    f"SELECT get_byte({field}_sealed, 1) * 256 + get_byte({field}_sealed, 2), count(*) FROM {table} "
+                    f"WHERE {field}_sealed IS NOT NULL GROUP BY 1")):
+                counts[kid] = counts.get(kid, 0) + n
+    return counts
+
+
+def reseal(conn: Connection, keys: Keyring) -> int:
+    """Re-seal every value not under the active key (in the caller's transaction); returns how many."""
+    active = pii.HEADER.pack(pii.VERSION, keys.active)
+    done = 0
+    for table, fields in FIELDS.items():
+        for field in fields:
+            after = 0
+            while True:
+                rows = conn.execute(text(
+                    f"SELECT id, {field}_sealed FROM {table} WHERE id > :after AND {field}_sealed IS NOT NULL "
+                    f"AND substring({field}_sealed FROM 1 FOR 3) <> :active ORDER BY id LIMIT :n"),
+                    {"after": after, "active": active, "n": BATCH}).all()
+                if not rows:
+                    break
+                ids = [r[0] for r in rows]
+                clear = [pii.unseal(keys, r[1], pii.context(table, field, r[0])) for r in rows]
+                sealed = pii.seal_many(keys, clear, [pii.context(table, field, i) for i in ids])
+                conn.execute(text(f"UPDATE {table} t SET {field}_sealed = v.s FROM unnest(CAST(:ids AS bigint[]), "
+                                  f"CAST(:s AS bytea[])) AS v(id, s) WHERE t.id = v.id"), {"ids": ids, "s": sealed})
+                done += len(rows)
+                after = ids[-1]
+    return done
+
+
+def seal_clear_column(conn: Connection, keys: Keyring, table: str, field: str) -> int:
+    """Migration pass: move the clear column `field` into its sealed columns (the caller drops it after)."""
+    done, after = 0, 0
+    while True:
+        rows = conn.execute(text(f"SELECT id, {field} FROM {table} WHERE id > :after AND {field} IS NOT NULL "
+                                 f"ORDER BY id LIMIT :n"), {"after": after, "n": BATCH}).all()
+        if not rows:
+            return done
+        ids = [r[0] for r in rows]
+        stored = sealed_values(keys, table, field, ids, [str(r[1]).strip() for r in rows])
+        sets = ", ".join(f"{name} = v.{name}" for name in stored)
+        conn.execute(text(
+            f"UPDATE {table} t SET {sets} FROM unnest(CAST(:ids AS bigint[]), CAST(:s AS bytea[]), "
+            f"CAST(:h AS bytea[]), CAST(:m AS text[])) AS v(id, {', '.join(stored)}) WHERE t.id = v.id"),
+            {"ids": ids, "s": stored[f"{field}_sealed"], "h": stored[f"{field}_hmac"], "m": stored[f"{field}_masked"]})
+        done += len(rows)
+        after = ids[-1]
+
+
+def open_to_clear_column(conn: Connection, keys: Keyring, table: str, field: str) -> int:
+    """Downgrade pass: the sealed values back into a clear column `field` (which the caller has added)."""
+    done, after = 0, 0
+    while True:
+        rows = conn.execute(text(f"SELECT id, {field}_sealed FROM {table} WHERE id > :after AND {field}_sealed "
+                                 f"IS NOT NULL ORDER BY id LIMIT :n"), {"after": after, "n": BATCH}).all()
+        if not rows:
+            return done
+        ids = [r[0] for r in rows]
+        clear = [pii.unseal(keys, r[1], pii.context(table, field, r[0])) for r in rows]
+        conn.execute(text(f"UPDATE {table} t SET {field} = v.c FROM unnest(CAST(:ids AS bigint[]), "
+                          f"CAST(:c AS text[])) AS v(id, c) WHERE t.id = v.id"), {"ids": ids, "c": clear})
+        done += len(rows)
+        after = ids[-1]
+
+
+def find_by(conn: Connection, keys: Keyring, table: str, field: str, value: str) -> list[int]:
+    """Ids of rows whose `field` is exactly `value`, through the keyed hash (one index probe)."""
+    return list(conn.execute(text(f"SELECT id FROM {table} WHERE {field}_hmac = :h ORDER BY id"),
+                             {"h": pii.lookup_hash(keys, field, value)}).scalars())
