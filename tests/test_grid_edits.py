@@ -137,9 +137,13 @@ def pin_grids(conn) -> dict:
             for t in ("house", "place", "thing", "organization", "event")}
 
 
-def check_moved(before, after, rows) -> None:
-    """What apply moved equals what preview said it would (houses; every pin kind but events counted open)."""
+def check_moved(before, after, preview, done) -> None:
+    """What apply moved equals what preview said it would (houses; every pin kind but events counted open),
+    and apply's own report (moved rows, pins reassigned) says what really changed."""
     moved = {t: sum(before[t][k] != after[t][k] for k in before[t]) for t in before}
+    assert done["moved"] == preview
+    assert {t: n for t, n in moved.items() if n} == {t: n for t, n in done["reassigned"].items() if t in moved}
+    rows = preview
     assert moved["house"] == sum(r["moving_in"]["houses"] for r in rows)
     assert moved["place"] == sum(r["moving_in"]["places"] for r in rows)
     assert moved["thing"] == sum(r["moving_in"]["things"] for r in rows)
@@ -153,7 +157,7 @@ def test_edge_move_then_undo(engine):
         before = pin_grids(conn)
         done = apply(conn, edit, ADMIN, etags(edit))
         assert {g["action"] for g in done["grids"]} == {"change"} and len(done["grids"]) >= 2
-        check_moved(before, pin_grids(conn), done["moved"])
+        check_moved(before, pin_grids(conn), plan.rows, done)
         tiling_ok(conn)
         pins_ok(conn)
         assert parent_geom(conn).equals_exact(parent_before, 0)
@@ -177,7 +181,7 @@ def test_split_and_merge_and_undo(engine):
         done = apply(conn, edit, ADMIN, {A: plan.current[A]["version"]})
         new = next(g["code"] for g in done["grids"] if g["action"] == "create")
         assert new == "990101.001.003.008"  # next unused; 901 is the dedicated grid's own range
-        check_moved(before, pin_grids(conn), done["moved"])
+        check_moved(before, pin_grids(conn), plan.rows, done)
         tiling_ok(conn)
         pins_ok(conn)
         gs = grids(conn)
@@ -313,7 +317,7 @@ def test_random_edits_keep_invariants(engine, kind, dx, dy, index):
         if plan.ok:
             before = pin_grids(conn)
             done = apply(conn, edit, ADMIN, {c: r["version"] for c, r in plan.current.items()})
-            check_moved(before, pin_grids(conn), done["moved"])
+            check_moved(before, pin_grids(conn), plan.rows, done)
             tiling_ok(conn)
             pins_ok(conn)
         else:  # a move that folds a grid over itself is refused with a located problem
