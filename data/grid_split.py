@@ -8,12 +8,15 @@ from shapely.ops import split
 from sqlalchemy import Connection, text
 
 from data.errors import NotFound, Refused
+from data.grid_edit_checks import MAX_VERTICES
 
 
 def proposal(conn: Connection, code: str, line: dict) -> dict:
     """The edit (docs/grid_edits.md) that cuts current grid `code` along the GeoJSON LineString `line`."""
     if not isinstance(line, dict) or line.get("type") != "LineString":
         raise Refused("line must be a GeoJSON LineString", "line")
+    if isinstance(line.get("coordinates"), list) and len(line["coordinates"]) > MAX_VERTICES:
+        raise Refused(f"line has more than {MAX_VERTICES:,} vertices", "line", status=413)
     try:
         cut = shape(line)
     except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException):

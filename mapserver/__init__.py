@@ -12,7 +12,7 @@ from data.settings import Settings
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from typed settings (from the environment unless given)."""
-    from mapserver import (analyst, api_coverage, api_analysis, api_events, api_exports, api_grid_edits, api_grid_split, api_grids, api_pins, api_stats, api_workflow, assets,
+    from mapserver import (analyst, api_coverage, body_fields, api_analysis, api_events, api_exports, api_grid_edits, api_grid_split, api_grids, api_pins, api_stats, api_workflow, assets,
                            citizen, command, db, errors, health, open311, openapi, overview, security, stream, ticker,
                            tiles, versions)
 
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     errors.init_app(app)
     auth.init_app(app, settings)
     security.init_app(app)
+    body_fields.init_app(app)
     versions.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(overview.bp)

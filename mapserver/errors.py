@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from psycopg import errors as pg
 from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from data.errors import ConfigError, LedgerError, LoadError, Refused
 from data.selection import AreaTooLarge, BadSelection, InvalidArea
@@ -46,6 +46,10 @@ def error_body(status: int, reason: str, field: str | None = None, **extra):
 def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if isinstance(exc, RequestEntityTooLarge) and exc.description == RequestEntityTooLarge.description:
+            limit = request.max_content_length
+            return error_body(413, f"the request body is larger than the {limit:,} bytes this endpoint accepts"
+                              if limit else "the request body is too large", "body")
         return error_body(exc.code or 500, exc.description or exc.name)
 
     @app.errorhandler(LedgerError)

@@ -131,8 +131,16 @@ RESIDENTS = {"type": "object", "required": ["rows", "total"], "properties": {
                                         "properties": {"grid": {"type": "string"}, "residents": {"type": "integer"},
                                                        "households": {"type": "integer"}}}},
     "total": {"type": "object"}}}
-AREA_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["geometry"], "properties": {"geometry": {"type": "object"}}}}}}
+
+
+def search_body(parameters: list[dict], **more: dict) -> dict:
+    """A drawn-area body: `geometry` plus the query parameters of the GET twin, as fields (nothing else)."""
+    return {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["geometry"], "properties": {
+            "geometry": {"type": "object"}, **{p["name"]: {} for p in parameters}, **more}}}}}
+
+
+AREA_BODY = search_body(AREA_PARAMETERS)
 
 
 def _pin_paths() -> dict:
@@ -146,7 +154,7 @@ def _pin_paths() -> dict:
                                          "parameters": parameters,
                                          "responses": {"200": _json(PIN_PAGE), **ERRORS}}}
         paths[f"/api/{kind}/search"] = {"post": {"summary": f"{kind.capitalize()} within a drawn area",
-                                                 "requestBody": AREA_BODY,
+                                                 "requestBody": search_body(parameters),
                                                  "responses": {"200": _json(PIN_PAGE), **ERRORS}}}
     paths["/api/residents"] = {"get": {
         "summary": "Residents per finest grid in an area: counts only; sensitive tags for person-level roles",
@@ -169,10 +177,8 @@ PATHS = {
         "responses": {"200": _json(_ref("EventPage")), **ERRORS}}},
     "/api/events/search": {"post": {
         "summary": "The same, within a drawn Polygon or MultiPolygon (holes allowed) given as `geometry`",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["geometry"],
-            "properties": {"geometry": {"type": "object"}, **{p["name"]: {} for p in SELECTION_PARAMETERS},
-                           "sort": {"enum": list(SORTS)}, "limit": {"type": "integer"}, "cursor": {"type": "string"}}}}}},
+        "requestBody": search_body(SELECTION_PARAMETERS, sort={"enum": list(SORTS)}, limit={"type": "integer"},
+                                   cursor={"type": "string"}),
         "responses": {"200": _json(_ref("EventPage")), **ERRORS}}},
     "/api/events/export": {"get": {
         "summary": "The same selection as a download, streamed: GeoJSON (RFC 7946), CSV with lon/lat, GeoPackage",
@@ -182,9 +188,7 @@ PATHS = {
             "application/geo+json": {}, "text/csv": {}, "application/geopackage+sqlite3": {}}}, **ERRORS}}},
     "/api/events/search/export": {"post": {
         "summary": "A drawn-area search as a download (body as for /api/events/search, plus `format`)",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["geometry"], "properties": {
-                "geometry": {"type": "object"}, "format": {"enum": ["geojson", "csv", "gpkg"]}}}}}},
+        "requestBody": search_body(SELECTION_PARAMETERS, format={"enum": ["geojson", "csv", "gpkg"]}),
         "responses": {"200": {"description": "the file", "content": {
             "application/geo+json": {}, "text/csv": {}, "application/geopackage+sqlite3": {}}}, **ERRORS}}},
     "/api/stats/events": {"get": {
@@ -196,7 +200,9 @@ PATHS = {
         "responses": {"200": _json(_ref("Stats")), **ERRORS}}},
     "/api/stats/events/search": {"post": {
         "summary": "The same statistics within a drawn area (body as for /api/events/search, plus by/period)",
-        "requestBody": AREA_BODY, "responses": {"200": _json(_ref("Stats")), **ERRORS}}},
+        "requestBody": search_body(SELECTION_PARAMETERS, by={"enum": list(GROUPS)},
+                                   grid_level={"enum": list(LEVEL_DEPTH)}, period={"enum": list(PERIODS)}),
+        "responses": {"200": _json(_ref("Stats")), **ERRORS}}},
     "/analyst": {"get": {"summary": "The analyst's page: draw, filter, count, table, chart, export (HTML)",
                          "responses": {"200": {"description": "page", "content": {"text/html": {}}},
                                        "403": _json(_ref("Error"), "citizens")}}},
@@ -254,16 +260,16 @@ PATHS.update(_pin_paths())
 for _channel in (analyst_maps, api_coverage, api_grid_edits, api_grid_split, api_analysis, api_workflow, basemap, citizen, open311, stream, command,
                  grid_editor, auth):
     PATHS.update(_channel.OPENAPI_PATHS)
+for _path, _item in PATHS.items():  # what mapserver.auth lets through without a login says so
+    if _path.startswith(auth.PUBLIC_PATHS):
+        for _operation in _item.values():
+            _operation.setdefault("security", [])
 PATHS["/api/events"].update(api_workflow.REPORT_DOC)
 
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {"title": "Minqing Map (民情地图) API", "version": "0.1.0",
              "description": "Grid-based grassroots governance: the ledger, its layers and analysts' queries. "
-for _path, _item in PATHS.items():  # what mapserver.auth lets through without a login says so
-    if _path.startswith(auth.PUBLIC_PATHS):
-        for _operation in _item.values():
-            _operation.setdefault("security", [])
                             "Coordinates are WGS 84 unless `crs` says otherwise."},
     "paths": PATHS,
     "components": {"schemas": SCHEMAS, "securitySchemes": auth.SECURITY_SCHEMES},
