@@ -17,6 +17,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
                            tiles, versions)
 
     from mapserver import analyst_maps, auth, basemap, grid_editor
+    from mapserver import api_persons
     from mapserver.strict_json import StrictJSONProvider, StrictRequest
 
     app = Flask(__name__)
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(api_grid_split.bp)
     app.register_blueprint(api_exports.bp)
     app.register_blueprint(api_pins.bp)
+    app.register_blueprint(api_persons.bp)
     app.register_blueprint(api_coverage.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(analyst.bp)

@@ -9,6 +9,7 @@ from data.vocab import EVENT_SOURCES, EVENT_STATUSES, HANDLING_LEVELS, LEVEL_DEP
 from layers import catalogue
 from mapserver import api_coverage, api_grid_edits, api_grid_split, api_workflow, basemap, citizen, command, open311, stream
 from mapserver import analyst_maps, api_analysis, auth, grid_editor
+from mapserver import api_persons
 
 bp = Blueprint("openapi", __name__)
 
@@ -258,7 +259,7 @@ PATHS = {
 
 PATHS.update(_pin_paths())
 for _channel in (analyst_maps, api_coverage, api_grid_edits, api_grid_split, api_analysis, api_workflow, basemap, citizen, open311, stream, command,
-                 grid_editor, auth):
+                 grid_editor, auth, api_persons):
     PATHS.update(_channel.OPENAPI_PATHS)
 for _path, _item in PATHS.items():  # what mapserver.auth lets through without a login says so
     if _path.startswith(auth.PUBLIC_PATHS):
