@@ -7,13 +7,18 @@ from data.settings import Settings
 
 
 def make_engine(settings: Settings, **kwargs) -> Engine:
-    """Pre-ping so a restarted server is survived; timeouts so nothing waits forever."""
+    """Pre-ping so a restarted server is survived; timeouts so nothing waits forever.
+
+    connect_timeout bounds a connect to a server that does not answer (a refused one fails at once);
+    the pool timeout bounds the wait for a free connection when every one is busy.
+    """
     options = f"-c statement_timeout={settings.statement_timeout_ms} -c lock_timeout={settings.lock_timeout_ms}"
+    kwargs.setdefault("pool_timeout", max(settings.connect_timeout_s, 10))
     return create_engine(
         settings.sqlalchemy_url,
         pool_pre_ping=True,
         pool_size=settings.pool_size,
-        connect_args={"options": options, "application_name": "minqing"},
+        connect_args={"options": options, "application_name": "minqing",
+                      "connect_timeout": settings.connect_timeout_s},
         **kwargs,
     )
-

@@ -39,6 +39,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     statement_timeout_ms: int = 60_000
     lock_timeout_ms: int = 10_000
+    connect_timeout_s: int = 3  # a request during a database outage fails in this long (503), never hangs
     pool_size: int = 5
     media_dir: str = "var/media"  # photos attached to reports; served only to staff in scope and the reporter
     max_photo_bytes: int = 8 * 1024 * 1024
@@ -83,6 +84,7 @@ class Settings:
                 database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
                 statement_timeout_ms=int(env.get("MINQING_STATEMENT_TIMEOUT_MS", 60_000)),
                 lock_timeout_ms=int(env.get("MINQING_LOCK_TIMEOUT_MS", 10_000)),
+                connect_timeout_s=int(env.get("MINQING_CONNECT_TIMEOUT_S", 3)),
                 pool_size=int(env.get("MINQING_POOL_SIZE", 5)),
                 media_dir=env.get("MINQING_MEDIA_DIR") or "var/media",
                 max_photo_bytes=int(env.get("MINQING_MAX_PHOTO_BYTES", 8 * 1024 * 1024)),
