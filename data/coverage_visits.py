@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from data import small_counts
 from data.coverage import CELLS, BadCoverage, run
 from data.vocab import KEY_PERSON_TAGS, PERSON_LEVEL_ROLES
 
@@ -76,6 +77,7 @@ def visit_coverage(conn: Connection, as_of: datetime, days: int = 90, role: str 
         for r in rows:
             del r["unvisited_key"], r["unvisited_key_person"]
         del out["totals"]["unvisited_key"]
+        small_counts.suppress(rows, ("unvisited_elderly_alone",))  # 1-4 people living alone can be named
     else:
         out["unvisited_key_households"] = [
             {**r, "last_visit": r["last_visit"].isoformat() if r["last_visit"] else None, "tags": r["tags"] or []}

@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 from sqlalchemy import Connection, text
 
+from data import small_counts
 from data.event_query import Page, scope_clause
 from data.selection import AreaSelection, BadSelection, known, many
 from data.vocab import HOUSE_KINDS, ORG_KINDS, PERSON_LEVEL_ROLES, PLACE_KINDS, THING_KINDS
@@ -85,11 +86,15 @@ def page(conn: Connection, kind: str, area: AreaSelection, args, scope: tuple[st
 
 
 def residents(conn: Connection, area: AreaSelection, role: str, scope: tuple[str, ...] | None = None) -> dict:
-    """Counts per finest grid of the houses in the area; sensitive counts only for person-level roles."""
+    """Counts per finest grid of the houses in the area; sensitive counts only for person-level roles, and
+    for the others small counts of sensitive groups (living alone, left-behind children) suppressed."""
     columns = RESIDENT_COUNTS + (SENSITIVE_COUNTS if role in PERSON_LEVEL_ROLES else ())
     sums = ", ".join(f"sum(s.{c})::bigint AS {c}" for c in columns)
     where, params = area.where("p")
     scope_sql, scope_params = scope_clause(scope, "p")
     rows = [dict(r._mapping) for r in conn.execute(
         text(RESIDENTS_SQL.format(sums=sums, where=where, scope=scope_sql)), {**params, **scope_params})]
-    return {"rows": rows, "total": {c: sum(r[c] for r in rows) for c in columns}}
+    if role in PERSON_LEVEL_ROLES:
+        return {"rows": rows, "total": {c: sum(r[c] for r in rows) for c in columns}}
+    rows, total = small_counts.suppress(rows, columns)  # 1-4 living alone in a grid can name them
+    return {"rows": rows, "total": total}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request, stream_with_context
 
-from data import event_query, exports
+from data import event_query, exports, pii_audit
 from data.selection import BadSelection, EventSelection
 from mapserver import caller, db
 from mapserver.api_events import search_args, selection_from
@@ -17,6 +17,11 @@ def _download(selection: EventSelection, fmt: str) -> Response:
     who = caller.staff_only()
     scope = who.scope_filter
     engine = db.engine()
+    # every export is logged before a byte leaves: case files can carry names and addresses in their text
+    with db.writing() as conn:
+        pii_audit.record(conn, who, "export", "event", None, request.args.get("purpose") or "event export",
+                         detail={"format": fmt, "file": exports.file_name(selection, fmt),
+                                 "query": request.args.to_dict(flat=False)})
 
     def body():
         # its own connection: the response outlives the view, and a server-side cursor needs a transaction

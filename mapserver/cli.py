@@ -222,8 +222,10 @@ def _register_channel_commands() -> None:
     from mapserver.cli_import import import_group
     from mapserver.cli_users import users_group
     from mapserver.open311_keys import open311_group
+    from mapserver.cli_pii import pii_group, purge_command
 
-    for command in (qr_command, import_group, open311_group, analyse_group, users_group):
+    for command in (qr_command, import_group, open311_group, analyse_group, users_group, pii_group,
+                    purge_command):
         cli.add_command(command)
 
 
