@@ -73,7 +73,8 @@ def add(conn: Connection, username: str, role: str, scope: tuple[str, ...] = (),
         raise AccountError(f"user {username!r} exists")
     row = conn.execute(text(
         "INSERT INTO app_user (username, display_name, role, scope, password_hash, department_id, password_changed_at) "
-        "VALUES (:u, :n, :r, CAST(:s AS ltree[]), :h, :d, CASE WHEN :h IS NULL THEN NULL ELSE now() END) "
+        "VALUES (:u, :n, :r, CAST(:s AS ltree[]), CAST(:h AS text), :d, "
+        "CASE WHEN CAST(:h AS text) IS NULL THEN NULL ELSE now() END) "
         f"RETURNING {_COLUMNS}"),
         {"u": username, "n": display_name or username, "r": role, "s": list(scope),
          "h": None if password is None else hash_password(password), "d": department_id}).one()

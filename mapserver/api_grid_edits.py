@@ -79,7 +79,9 @@ def history(code: str):
 
 @bp.post("/api/grids/<code>/undo")
 def undo(code: str):
-    who = caller.current()
+    who = caller.staff_only()
+    if who.scope_filter is not None and not grid_edits.in_scope(who, code):
+        abort(404, description=f"no grid {code!r} visible to you")
     body = request.get_json(silent=True) or {}
     note = body.get("note") if isinstance(body, dict) and isinstance(body.get("note"), str) else ""
     with db.writing() as conn:

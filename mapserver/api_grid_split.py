@@ -1,10 +1,9 @@
 """`POST /api/grids/{code}/split`: a drawn line turned into a split proposal (written only when applied)."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, abort, jsonify, request
 
 from data import grid_edits, grid_split
-from data.errors import Forbidden
 from mapserver import caller, db
 
 bp = Blueprint("api_grid_split", __name__)
@@ -14,7 +13,7 @@ bp = Blueprint("api_grid_split", __name__)
 def split(code: str):
     who = caller.staff_only()
     if who.scope_filter is not None and not grid_edits.in_scope(who, code):
-        raise Forbidden(f"outside your scope: {code}", "code")
+        abort(404, description=f"no grid {code!r} visible to you")
     body = request.get_json(silent=False)
     return jsonify(grid_split.proposal(db.connection(), code, (body or {}).get("line")))
 

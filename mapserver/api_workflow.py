@@ -20,6 +20,14 @@ from mapserver.api_events import point_feature
 bp = Blueprint("api_workflow", __name__)
 
 
+@bp.before_request
+def _event_in_scope():
+    """Every route naming an event answers 404 outside the caller's area, before its body is even read."""
+    event_id = (request.view_args or {}).get("event_id")
+    if event_id is not None:
+        event_record.one(db.connection(), event_id, caller.staff_only().scope_filter)
+
+
 def _settings():
     return current_app.extensions["minqing.settings"]
 

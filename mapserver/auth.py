@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from data import api_tokens, login_lockout, users
 from data.settings import Settings
+from data.vocab import STAFF_USER_ROLES
 from mapserver import caller, db
 from mapserver.errors import error_body
 
@@ -79,8 +80,7 @@ def _authenticate():
             who = api_tokens.actor_for(conn, token.strip())
         if who is None:
             return _unauthorized("the token is unknown, expired or revoked")
-        g.caller = who
-        return None
+        return _admit(who)
     if "user" in session:
         who = users.active_actor(db.connection(), session["user"])
         if who is None:
@@ -88,14 +88,22 @@ def _authenticate():
         else:
             if request.method not in ("GET", "HEAD", "OPTIONS") and not _same_origin():
                 csrf.protect()  # a cookie rides along with cross-site requests; the token does not
-            g.caller = who
-            return None
+            return _admit(who)
     if current_app.config.get("MINQING_DEMO_LOGIN"):
         g.caller = caller.demo_placeholder()
         return None
     if request.method == "GET" and not request.path.startswith(API_PREFIXES):
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     return _unauthorized("log in (session) or send 'Authorization: Bearer <token>'")
+
+
+def _admit(who):
+    """Citizens use the public channels only (QR, tracking, Open311), so a citizen account is refused here
+    once, for every staff endpoint, rather than in each of them."""
+    if who.role not in STAFF_USER_ROLES:
+        return error_body(403, "citizens report by QR code and track by number; this is for grid staff")
+    g.caller = who
+    return None
 
 
 def _same_origin() -> bool:
