@@ -40,6 +40,7 @@ class Settings:
     statement_timeout_ms: int = 60_000
     lock_timeout_ms: int = 10_000
     connect_timeout_s: int = 3  # a request during a database outage fails in this long (503), never hangs
+    exports_per_hour: int = 60  # per user: an export streams the whole selection, so a loop of them is a scrape
     pool_size: int = 5
     media_dir: str = "var/media"  # photos attached to reports; served only to staff in scope and the reporter
     max_photo_bytes: int = 8 * 1024 * 1024
@@ -85,6 +86,7 @@ class Settings:
                 statement_timeout_ms=int(env.get("MINQING_STATEMENT_TIMEOUT_MS", 60_000)),
                 lock_timeout_ms=int(env.get("MINQING_LOCK_TIMEOUT_MS", 10_000)),
                 connect_timeout_s=int(env.get("MINQING_CONNECT_TIMEOUT_S", 3)),
+                exports_per_hour=int(env.get("MINQING_EXPORTS_PER_HOUR", 60)),
                 pool_size=int(env.get("MINQING_POOL_SIZE", 5)),
                 media_dir=env.get("MINQING_MEDIA_DIR") or "var/media",
                 max_photo_bytes=int(env.get("MINQING_MAX_PHOTO_BYTES", 8 * 1024 * 1024)),

@@ -1,11 +1,13 @@
 """Exports of any event query: the same selection as /api/events, streamed as a download."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, Response, request, stream_with_context
 
 from data import event_query, exports, pii_audit
 from data.selection import BadSelection, EventSelection
-from mapserver import caller, db
+from mapserver import caller, db, ratelimit
 from mapserver.api_events import search_args, selection_from
 
 bp = Blueprint("api_exports", __name__)
@@ -15,6 +17,9 @@ def _download(selection: EventSelection, fmt: str) -> Response:
     if fmt not in exports.FORMATS:
         raise BadSelection(f"format must be one of {', '.join(exports.FORMATS)}", "format")
     who = caller.staff_only()
+    with db.writing() as conn:  # its own transaction, so refused and failed exports count too
+        ratelimit.enforce(conn, f"export:{who.username}", db.settings().exports_per_hour, timedelta(hours=1),
+                          "exports")
     scope = who.scope_filter
     engine = db.engine()
     # every export is logged before a byte leaves: case files can carry names and addresses in their text

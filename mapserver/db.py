@@ -14,6 +14,11 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.teardown_appcontext(_close)
 
 
+def settings() -> Settings:
+    """The settings the app was built with."""
+    return current_app.extensions["minqing.settings"]
+
+
 def engine() -> Engine:
     return current_app.extensions["minqing.engine"]
 

@@ -50,7 +50,11 @@ def init_app(app: Flask) -> None:
             limit = request.max_content_length
             return error_body(413, f"the request body is larger than the {limit:,} bytes this endpoint accepts"
                               if limit else "the request body is too large", "body")
-        return error_body(exc.code or 500, exc.description or exc.name)
+        response, status = error_body(exc.code or 500, exc.description or exc.name)
+        for name, value in exc.get_headers():  # Retry-After of a 429, Allow of a 405
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
 
     @app.errorhandler(LedgerError)
     @app.errorhandler(LayerError)

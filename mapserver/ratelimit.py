@@ -5,6 +5,7 @@ import math
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
+from werkzeug.exceptions import TooManyRequests
 
 # One statement, so two requests racing on a bucket can't both see the old count; SET reads the old row.
 HIT_SQL = text("""
@@ -31,3 +32,11 @@ def purge(conn: Connection, older_than: timedelta, now: datetime | None = None) 
     return conn.execute(text(
         "DELETE FROM rate_limit WHERE window_start < COALESCE(CAST(:now AS timestamptz), now()) - :age"),
         {"now": now, "age": older_than}).rowcount
+
+
+def enforce(conn: Connection, bucket: str, limit: int, window: timedelta, what: str) -> None:
+    """Count one request; over the limit it is a 429 whose Retry-After and reason say when to come back."""
+    wait = hit(conn, bucket, limit, window)
+    if wait:
+        raise TooManyRequests(f"at most {limit} {what} per {window.total_seconds() / 60:g} minutes; "
+                              f"try again in {wait} s", retry_after=wait)

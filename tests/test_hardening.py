@@ -12,7 +12,8 @@ from mapserver.strict_json import MAX_JSON_BYTES
 
 SERVER_OWNED = ("status", "grid_id", "reported_grid_id", "version", "id", "rev", "created_by", "reported_at")
 # what each path parameter is filled with: things that exist in the tiny city
-PATH_VALUES = {"event_id": "event", "code": "cell", "category": "category", "grid_code": "cell"}
+PATH_VALUES = {"event_id": "event", "code": "cell", "category": "category", "grid_code": "cell",
+               "person_id": "person"}
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,8 @@ def known(city_engine) -> dict:
         return {"event": str(conn.execute(text("SELECT min(id) FROM event")).scalar_one()),
                 "cell": conn.execute(text("SELECT min(code) FROM grid WHERE valid_to IS NULL AND level = 'cell'"))
                 .scalar_one(),
-                "category": conn.execute(text("SELECT min(code) FROM event_category")).scalar_one()}
+                "category": conn.execute(text("SELECT min(code) FROM event_category")).scalar_one(),
+                "person": str(conn.execute(text("SELECT min(id) FROM person")).scalar_one())}
 
 
 def ledger_state(engine) -> tuple:
@@ -52,7 +54,7 @@ def json_body_routes(app) -> list[tuple[str, str]]:
 def url_for_rule(rule: str, known: dict) -> str:
     import re
 
-    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: known[PATH_VALUES[m.group(1)]], rule)
+    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: known[PATH_VALUES.get(m.group(1), "event")], rule)
 
 
 def test_every_write_route_is_documented_so_its_fields_are_checked(app):
@@ -211,3 +213,20 @@ def test_a_configured_basemap_origin_is_allowed_for_images_only(city_engine):
     csp = app.test_client().get("/healthz").headers["Content-Security-Policy"]
     img = next(d for d in csp.split("; ") if d.startswith("img-src"))
     assert "https://tiles.intranet.example" in img and csp.count("tiles.intranet.example") == 1
+
+
+def test_exports_are_rate_limited_per_user_with_retry_after(city_engine, own_events):
+    from data.settings import Settings
+    from mapserver import create_app
+
+    url = city_engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, exports_per_hour=2),
+                     {"TESTING": True, "MINQING_DEMO_LOGIN": True, "SECRET_KEY": "tests-only"})
+    client = app.test_client()
+    query = {"format": "csv", "category": "noise", "from": "2026-10-01"}
+    assert [client.get("/api/events/export", query_string=query).status_code for _ in range(2)] == [200, 200]
+    refused = client.get("/api/events/export", query_string=query)
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert "exports" in refused.get_json()["error"]["reason"]
+    other = client.get("/api/events/export", query_string=query, headers={"X-Demo-User": "analyst"})
+    assert other.status_code == 200  # another user's count is their own
