@@ -63,20 +63,20 @@ def reveal(conn: Connection, keys: Keyring, actor: Actor, person_id: int, purpos
     """The full values asked for, after the access-log row is written (same transaction: no row, no reveal)."""
     if actor.role not in REVEAL_ROLES:
         raise Forbidden("only grid leaders and grid workers may see full ID numbers and phone numbers")
-    unknown = [f for f in fields if f not in REVEALABLE]
-    if unknown or not fields:
-        raise Refused(f"fields must be some of {', '.join(REVEALABLE)}", "fields")
-    purpose = check_purpose(purpose)
     scope_sql, scope_params = scope_clause(actor.scope_filter, "h")
-    row = conn.execute(text(
-        f"SELECT {', '.join(f'p.{f}_sealed' for f in fields)} FROM person p "
+    row = conn.execute(text(  # existence first: outside the scope it is a 404 whatever the body says
+        f"SELECT {', '.join(f'p.{f}_sealed' for f in REVEALABLE)} FROM person p "
         f"JOIN household hh ON hh.id = p.household_id JOIN house h ON h.id = hh.house_id "
         f"WHERE p.id = :id {scope_sql}"), {"id": person_id, **scope_params}).first()
     if row is None:
         raise NotFound(f"no resident {person_id} in your area")
+    if not fields or any(f not in REVEALABLE for f in fields):
+        raise Refused(f"fields must be some of {', '.join(REVEALABLE)}", "fields")
+    purpose = check_purpose(purpose)
     pii_audit.record(conn, actor, "reveal", "person", person_id, purpose, fields)
-    return {"id": person_id, **{f: None if sealed is None else pii.unseal(keys, sealed, pii.context("person", f, person_id))
-                                for f, sealed in zip(fields, row)}}
+    sealed = dict(zip(REVEALABLE, row))
+    return {"id": person_id, **{f: None if sealed[f] is None else
+                                pii.unseal(keys, sealed[f], pii.context("person", f, person_id)) for f in fields}}
 
 
 def lookup(conn: Connection, keys: Keyring, actor: Actor, id_number, purpose) -> list[dict]:
