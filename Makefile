@@ -1,5 +1,5 @@
 # The README's two commands. scripts/setup.sh installs whatever is missing (see its --help).
-.PHONY: demo test setup
+.PHONY: demo test setup fuzz
 
 VENV := .venv/bin
 log = @printf '%s ==> %s\n' "$$(date +%H:%M:%S)" $(1)
@@ -21,3 +21,8 @@ test: setup
 
 setup:
 	@bash scripts/setup.sh
+
+## make fuzz: schemathesis against /openapi.json as every role, 200 examples per operation (long)
+fuzz: setup
+	$(call log,'fuzzing the API: 200 examples per operation and role')
+	MINQING_FUZZ_EXAMPLES=200 $(VENV)/pytest -p no:cacheprovider -q tests/test_fuzz.py $(PYTEST_ARGS)

@@ -46,6 +46,10 @@ def error_body(status: int, reason: str, field: str | None = None, **extra):
 def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if request.path.startswith("/open311/"):  # a path no Open311 route matched: still the spec's document
+            from mapserver import open311
+
+            return open311._error(exc)
         if isinstance(exc, RequestEntityTooLarge) and exc.description == RequestEntityTooLarge.description:
             limit = request.max_content_length
             return error_body(413, f"the request body is larger than the {limit:,} bytes this endpoint accepts"

@@ -110,7 +110,9 @@ OPENAPI_PATHS = {
              "description": "the same, for EventSource polyfills that cannot set headers"}],
         "responses": {
             "200": {"description": "an endless event stream", "content": {"text/event-stream": {
-                "schema": {"type": "string"}}}},
+                "schema": {"type": "object", "description": "one message", "properties": {
+                    "id": {"type": "string", "pattern": "^[0-9]+$"}, "event": {"type": "string"},
+                    "data": {"type": "string", "description": "a JSON object, as above"}}}}}},
             "400": {"description": "Last-Event-ID is not a log id", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Error"}}}},
             "403": {"description": "citizens cannot follow the case log", "content": {"application/json": {
