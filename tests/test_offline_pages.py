@@ -78,7 +78,7 @@ def test_the_known_pages_are_found(page_urls):
 
 @pytest.fixture
 def closed_page(browser):
-    page = offline_page(browser, console_errors=True, viewport={"width": 1280, "height": 800})
+    page = offline_page(browser, console_errors=True, bypass_csp=False, viewport={"width": 1280, "height": 800})
     yield page
     page.context.close()
 
