@@ -104,6 +104,15 @@ def load(path: str | Path) -> Keyring:
                           f"`minqing pii init`)") from None
 
 
+def file_stamp(path: str | Path) -> tuple[int, int, int] | None:
+    """What changes when the key file is replaced (inode, size, mtime): a server re-reads it on a change."""
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def save(keys: Keyring, path: str | Path) -> None:
     """Written beside the old file with mode 600 and renamed over it, so a crash never leaves half a file."""
     path = Path(path)

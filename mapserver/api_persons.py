@@ -12,10 +12,14 @@ bp = Blueprint("api_persons", __name__)
 
 
 def keys() -> Keyring:
-    """The key file named in the settings, read once per app (never created here: a new key opens nothing)."""
-    if "minqing.pii_keys" not in current_app.extensions:
-        current_app.extensions["minqing.pii_keys"] = pii.load(current_app.extensions["minqing.settings"].pii_keys)
-    return current_app.extensions["minqing.pii_keys"]
+    """The key file named in the settings, re-read when it changes on disk (`minqing pii rotate` replaces it, and
+    values re-sealed under the new key must open without a restart); never created here (a new key opens nothing)."""
+    path = current_app.extensions["minqing.settings"].pii_keys
+    cached = current_app.extensions.get("minqing.pii_keys")
+    stamp = pii.file_stamp(path)
+    if cached is None or cached[0] != stamp:
+        cached = current_app.extensions["minqing.pii_keys"] = (stamp, pii.load(path))
+    return cached[1]
 
 
 def _body(allowed: set[str]) -> dict:

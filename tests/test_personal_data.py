@@ -384,3 +384,31 @@ def test_migration_seals_clear_values_and_downgrade_opens_them(tmp_path, monkeyp
             assert conn.execute(text("SELECT phone FROM staff WHERE id = 3")).scalar() == "10900000002"
     finally:
         engine.dispose()
+
+
+def test_a_live_server_reveals_values_resealed_by_a_rotation_without_a_restart(city_engine, tiny_city, keys,
+                                                                               worker_person, tmp_path):
+    from mapserver import create_app
+
+    key_file = tmp_path / "pii_keys.json"
+    pii.save(keys, key_file)
+    url = city_engine.url.render_as_string(hide_password=False)
+    live = create_app(Settings(database_url=url, pii_keys=str(key_file)),
+                      {"TESTING": True, "MINQING_DEMO_LOGIN": True, "SECRET_KEY": "tests-only"}).test_client()
+    ask = {"purpose": "call about the rotation", "fields": ["phone"]}
+    phone = tiny_city.tables["person"].set_index("id").phone[worker_person]
+    assert live.post(f"/api/persons/{worker_person}/reveal", headers=as_user("worker1"), json=ask).get_json()["phone"] \
+        == phone  # the app has read the key file now
+    rotated = keys.rotated()
+    pii.save(rotated, key_file)  # what `minqing pii rotate` does, re-sealing just this row (the file is this test's)
+    with city_engine.begin() as conn:
+        old = conn.execute(text("SELECT phone_sealed FROM person WHERE id = :id"), {"id": worker_person}).scalar_one()
+        conn.execute(text("UPDATE person SET phone_sealed = :s WHERE id = :id"), {"id": worker_person, "s": pii.seal(
+            rotated, phone, pii.context("person", "phone", worker_person))})
+    try:
+        response = live.post(f"/api/persons/{worker_person}/reveal", headers=as_user("worker1"), json=ask)
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["phone"] == phone
+    finally:
+        with city_engine.begin() as conn:
+            conn.execute(text("UPDATE person SET phone_sealed = :s WHERE id = :id"), {"id": worker_person, "s": old})
