@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 
+import orjson
 from sqlalchemy import Connection, text
 
 from data.selection import BadSelection, EventSelection
@@ -62,7 +63,7 @@ def _encode(sort: str, key, event_id: int) -> str:
 def _decode(cursor: str, sort: str) -> tuple[object, int]:
     """The last row of the previous page; anything this API did not give out is a 400, never a 500."""
     try:
-        cursor_sort, value, event_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        cursor_sort, value, event_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if cursor_sort != sort or type(event_id) is not int:
             raise ValueError("cursor for another sort")
         if SORTS[sort][0] == "id":

@@ -14,6 +14,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import shapely
 import shapely.geometry
+from shapely.errors import ShapelyError
 from shapely.geometry.base import BaseGeometry
 
 from data import crs as coordinates
@@ -140,7 +141,8 @@ def parse_area(geojson, crs: str | None) -> BaseGeometry | None:
     try:
         area = shapely.geometry.shape(geojson)
         unclosed = _unclosed_ring(geojson)
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, ShapelyError) as exc:
+        # GEOS refuses some shapes itself (a ring whose NaN vertex never closes it): still the caller's mistake
         raise BadSelection(f"geometry is not valid GeoJSON: {exc!r}", "geometry") from None
     if area.is_empty:
         raise BadSelection("geometry is empty", "geometry")

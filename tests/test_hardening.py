@@ -230,3 +230,31 @@ def test_exports_are_rate_limited_per_user_with_retry_after(city_engine, own_eve
     assert "exports" in refused.get_json()["error"]["reason"]
     other = client.get("/api/events/export", query_string=query, headers={"X-Demo-User": "analyst"})
     assert other.status_code == 200  # another user's count is their own
+
+
+EVENT_TILE = "/tiles/events/14/12919/6308.pbf"
+
+
+@pytest.mark.parametrize("raw", ["[" * 1500 + "]" * 1500,  # Python's own decoder: RecursionError
+                                 '{"type":"Polygon","coordinates":[[[NaN,36],[103.9,36],[103.9,36.1],[NaN,36]]]}',
+                                 '{"type":"Polygon","coordinates":[[[103.8,36],[Infinity,36],[103.9,36.1],[103.8,36]]]}'],
+                         ids=["deep", "nan", "infinity"])
+def test_a_tile_geometry_that_is_not_strict_json_is_a_400(client, raw):
+    response = client.get(EVENT_TILE, query_string={"geometry": raw})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "geometry"
+
+
+def test_a_ring_geos_refuses_is_a_bad_selection_not_a_crash():
+    from data.selection import BadSelection, parse_area
+
+    with pytest.raises(BadSelection):  # what a NaN vertex gets from a caller that parsed NaN itself
+        parse_area({"type": "Polygon", "coordinates": [[[float("nan"), 36], [103.9, 36], [103.9, 36.1],
+                                                         [float("nan"), 36]]]}, None)
+
+
+def test_a_forged_cursor_nested_deeply_is_a_400(client):
+    import base64
+
+    cursor = base64.urlsafe_b64encode(("[" * 5000 + "]" * 5000).encode()).decode().rstrip("=")
+    response = client.get("/api/events", query_string={"cursor": cursor})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "cursor"
