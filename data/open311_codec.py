@@ -52,7 +52,7 @@ def service(row) -> dict:
 
 def service_request(row, *, trusted: bool, extensions: bool) -> dict:
     """An event as a service request. The reporter is never in `row`; text, media, address and exact
-    coordinates only for a `trusted` caller (a valid api_key), else the place is rounded to ~100 m."""
+    coordinates only when `trusted` (the caller's key created it), else the place is rounded to ~100 m."""
     zh, en = EVENT_STATUSES[row.status]
     digits = 7 if trusted else 3
     item = {

@@ -10,9 +10,10 @@ keywords, `group` = the department that handles them); service requests are our 
   both: the spec says one or the other, but the id must stay public (GET requests lists it) while the
   token must not, and `tokens/{token}` resolves a token to its id as the spec describes.
 - Privacy: GET requests needs no key, as the spec says. The reporter's name, e-mail and phone are never
-  returned. `description`, `media_url`, `address` and exact coordinates only with a valid `api_key`; without
-  one, `lat`/`long` are rounded to 3 decimals (about 100 m) and the rest is null (an exact address would
-  undo the rounding).
+  returned. `description`, `media_url`, `address` and exact coordinates only for the requests the caller's
+  own `api_key` application created (the event's first log row names it, `open311:NAME`); every other
+  request, with or without a key, has `lat`/`long` rounded to 3 decimals (about 100 m) and the rest null
+  (an exact address would undo the rounding).
 - Status: resolved, verified, closed and rejected are `closed`, every other stage `open`; `status_notes`
   names our stage in Chinese and English.
 - Extensions: `extensions=true` adds `extended_attributes` {grid_code, stage, level, deadline, department},
@@ -142,17 +143,21 @@ _REQUESTS_SQL = """
 SELECT e.ref, e.status, e.category, c.name AS service_name, COALESCE(NULLIF(e.description, ''), e.title) AS text,
        d.name AS agency, d.code AS department, e.reported_at, e.due_at, e.level, g.code AS grid_code,
        greatest(e.reported_at, e.updated_at, e.resolved_at, e.closed_at) AS updated_at,
-       e.address, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat, e.media_url
+       e.address, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat, e.media_url,
+       EXISTS (SELECT 1 FROM event_log l WHERE l.event_id = e.id AND l.from_status IS NULL
+               AND l.actor = 'open311:' || CAST(:client AS text)) AS own
 FROM event e JOIN event_category c ON c.code = e.category
 LEFT JOIN department d ON d.id = e.department_id LEFT JOIN grid g ON g.id = e.grid_id
 WHERE {where} ORDER BY e.reported_at DESC, e.id DESC LIMIT {limit}"""
 
 
 def _listed(where: str, params: dict) -> list[dict]:
-    trusted = _client(request.args.get("api_key"), required=False) is not None
+    # a key shows its own application's reports in full, nobody else's: a key is not a licence to the city
+    client = _client(request.args.get("api_key"), required=False)
     extensions = request.args.get("extensions", "").lower() == "true"
-    rows = db.connection().execute(text(_REQUESTS_SQL.format(where=where, limit=MAX_REQUESTS)), params)
-    return [service_request(row, trusted=trusted, extensions=extensions) for row in rows]
+    rows = db.connection().execute(text(_REQUESTS_SQL.format(where=where, limit=MAX_REQUESTS)),
+                                   {**params, "client": client})
+    return [service_request(row, trusted=row.own, extensions=extensions) for row in rows]
 
 
 def _many(raw: str | None) -> list[str]:

@@ -354,6 +354,30 @@ def test_without_a_key_no_text_no_media_no_address_and_rounded_places(client, cr
                for v in (r["lat"], r["long"]))
 
 
+@pytest.fixture(scope="module")
+def other_key(city_engine, runner_env):
+    name = f"other-{uuid.uuid4().hex[:8]}"
+    result = CliRunner().invoke(cli, ["open311", "key", "create", name], env=runner_env)
+    assert result.exit_code == 0, result.output
+    yield result.stdout.strip()
+    with city_engine.begin() as conn:
+        conn.execute(text("DELETE FROM api_key WHERE name = :n"), {"n": name})
+
+
+def test_a_key_shows_only_its_own_applications_requests_in_full(client, created, api_key, other_key):
+    ref = post(client, created, **report(api_key, media_url="https://example.org/q.jpg",
+                                         address_string="北门 by the gate")).get_json()[0]["service_request_id"]
+    [public] = client.get(f"{V2}/requests/{ref}.json").get_json()
+    [stranger] = client.get(f"{V2}/requests/{ref}.json?api_key={other_key}").get_json()
+    assert stranger == public and stranger["address"] is None and stranger["lat"] == 36.06
+    listed = client.get(f"{V2}/requests.json?api_key={other_key}").get_json()
+    assert listed and all(r["description"] is r["address"] is r["media_url"] is None for r in listed)
+    assert all(len(str(v).split(".")[-1]) <= 3 for r in listed for v in (r["lat"], r["long"]))
+    own = {r["service_request_id"]: r for r in client.get(f"{V2}/requests.json?api_key={api_key}").get_json()}
+    assert own[ref]["address"] == "北门 by the gate"
+    assert all(r["address"] is None for key, r in own.items() if key not in created)  # the seed's events
+
+
 def test_the_reporters_name_and_contact_are_never_returned(client, created, api_key):
     marker = uuid.uuid4().hex[:10]
     token = post(client, created, **report(api_key, first_name=f"Ann{marker}", last_name="Lee",
