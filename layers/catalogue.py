@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
+from data.small_counts import THRESHOLD
+from data.vocab import PERSON_LEVEL_ROLES
 from layers.errors import UnknownLayer
 
 
@@ -52,6 +54,7 @@ class Layer:
     description: str = ""
     attribution: str = "民情地图 Minqing Map"
     extra: Mapping[str, object] = field(default_factory=dict)
+    small_counts: tuple[str, ...] = ()  # sensitive counts sent as null when 1-4 to roles that may not see people
 
     @property
     def minzoom(self) -> int:
@@ -74,6 +77,14 @@ class Layer:
             narrower = band.properties.get(role, band.properties["*"])
             allowed = tuple(c for c in allowed if c in narrower)
         return tuple(c for c in band.columns if c in allowed)
+
+    def value_sql(self, column: str, role: str) -> str:
+        """The SQL for one attribute of `src` as this role receives it: "2 living alone here" names them to a
+        neighbour, so a small sensitive count never leaves the database for a role without person access."""
+        value = f'src."{column}"'
+        if column in self.small_counts and role not in PERSON_LEVEL_ROLES:
+            return f"CASE WHEN {value} BETWEEN 1 AND {THRESHOLD - 1} THEN NULL ELSE {value} END"
+        return value
 
 
 

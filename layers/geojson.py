@@ -34,7 +34,7 @@ def feature_collection(conn: Connection, layer: Layer, bbox: tuple[float, float,
     if band is None:
         raise BadTileRequest(f"layer {layer.id} is served at zooms {layer.minzoom}–{layer.maxzoom}, not {z}", "z")
     sql = GEOJSON_SQL.format(band=band_sql(band, filter_sql, restricted=scope is not None),
-                             properties=json_properties(layer.visible(role, z)))
+                             properties=json_properties(layer, role, layer.visible(role, z)))
     values = {"west": west, "south": south, "east": east, "north": north, "z": z, **(params or {})}
     if scope is not None:
         values["scope"] = list(scope)

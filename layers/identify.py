@@ -52,7 +52,7 @@ def identify(conn: Connection, layer: Layer, lon: float, lat: float, role: str, 
     hit = ("ST_Covers(src.geom, pt.geom)" if layer.geometry == "polygon"
            else "ST_DWithin(src.geom::geography, pt.geom::geography, :radius)")
     sql = IDENTIFY_SQL.format(band=band_sql(band, restricted=scope is not None),
-                              properties=json_properties(columns), hit=hit, limit=MAX_FEATURES)
+                              properties=json_properties(layer, role, columns), hit=hit, limit=MAX_FEATURES)
     # Web Mercator metres stretch by 1/cos(lat): reach far enough that the true radius fits in the box
     values = {"lon": lon, "lat": lat, "radius": radius, "reach": radius * 2.5}
     if scope is not None:

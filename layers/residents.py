@@ -36,6 +36,7 @@ LAYER = Layer(
     properties={"*": PUBLIC, **{role: STAFF for role in STAFF_USER_ROLES},
                 **{role: ("code", "name", *COUNT_COLUMNS) for role in PERSON_LEVEL_ROLES}},
     style={"color": "#b9770e", "radius_by": "count", "elderly_alone": "#cb4335"},
+    small_counts=("elderly_alone", "left_behind_children", "subsistence", "disabled", "key_persons"),
     legend=(LegendEntry("常住人口（按网格/楼栋汇总）", "residents, counted per grid or building", "#b9770e"),
             LegendEntry("独居老人", "elderly living alone", "#cb4335")),
 )

@@ -89,9 +89,9 @@ def band_sql(band, filter_sql: str = "", restricted: bool = False) -> str:
     return scoped(band.sql, () if restricted else None).replace("{filters}", filter_sql)
 
 
-def json_properties(columns) -> str:
+def json_properties(layer: Layer, role: str, columns) -> str:
     """`json_build_object` arguments for these source columns (names from the catalogue, never users)."""
-    return ", ".join(f"'{c}', src.\"{c}\"" for c in columns) or "'layer', NULL"
+    return ", ".join(f"'{c}', {layer.value_sql(c, role)}" for c in columns) or "'layer', NULL"
 
 
 def tile_sql(layer: Layer, z: int, role: str, filter_sql: str = "", restricted: bool = False,
@@ -99,7 +99,7 @@ def tile_sql(layer: Layer, z: int, role: str, filter_sql: str = "", restricted: 
     """The statement for one layer, zoom band, role, filter shape and datum: the same inputs give the same
     text, so the driver prepares it once per connection and every later tile skips planning."""
     band = layer.band(z)
-    columns = "".join(f', src."{c}"' for c in layer.visible(role, z))
+    columns = "".join(f', {layer.value_sql(c, role)} AS "{c}"' for c in layer.visible(role, z))
     tile, margin, moved, cell = TILE, MARGIN.format(margin=BUFFER / EXTENT), "true_place.place", ""
     if datum in datums.SHIFTED:
         tile, margin = datums.BACKWARD.format(g=tile), datums.BACKWARD.format(g=margin)

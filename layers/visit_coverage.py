@@ -23,6 +23,7 @@ LAYER = Layer(
                 **{role: PERSON for role in PERSON_LEVEL_ROLES}},
     style={"share": {"steps": [list(s) for s in STEPS], "null": "#bdbdbd"}, "weight": 1, "color": "#ffffff",
            "fillOpacity": 0.5, "label": "name"},
+    small_counts=("unvisited_elderly_alone", "unvisited_key", "unvisited_key_person"),
     legend=(LegendEntry(f"近{DAYS}天走访户数占比 < 50%", f"under 50 % of households visited in {DAYS} days", STEPS[0][1],
                         "fill"),
             LegendEntry("50%–80%", "50–80 %", STEPS[1][1], "fill"),
