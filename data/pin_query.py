@@ -8,7 +8,7 @@ from types import MappingProxyType
 from sqlalchemy import Connection, text
 
 from data import small_counts
-from data.event_query import Page, scope_clause
+from data.event_query import Page, grid_scope_clause
 from data.selection import AreaSelection, BadSelection, known, many
 from data.vocab import HOUSE_KINDS, ORG_KINDS, PERSON_LEVEL_ROLES, PLACE_KINDS, THING_KINDS
 
@@ -51,6 +51,9 @@ WHERE TRUE {where} {scope}
 GROUP BY g.code, g.name
 ORDER BY g.code
 """
+# for roles that may not see people the area only picks grids and every grid is summed whole: else a 1 m box
+# around one building, or two nested areas subtracted, would count a grid's few people living alone
+WHOLE_GRIDS = " AND p.grid_id IN (SELECT q.grid_id FROM house q WHERE TRUE {where})"
 
 
 def page(conn: Connection, kind: str, area: AreaSelection, args, scope: tuple[str, ...] | None = None,
@@ -59,7 +62,7 @@ def page(conn: Connection, kind: str, area: AreaSelection, args, scope: tuple[st
     if not 1 <= limit <= MAX_LIMIT:
         raise BadSelection(f"limit must be between 1 and {MAX_LIMIT}", "limit")
     where, params = area.where("p")
-    scope_sql, scope_params = scope_clause(scope, "p")
+    scope_sql, scope_params = grid_scope_clause(scope, "p")
     params.update(scope_params)
     wanted = known("kind", many(args, "kind"), spec.kinds)
     kinds = ""
@@ -86,15 +89,19 @@ def page(conn: Connection, kind: str, area: AreaSelection, args, scope: tuple[st
 
 
 def residents(conn: Connection, area: AreaSelection, role: str, scope: tuple[str, ...] | None = None) -> dict:
-    """Counts per finest grid of the houses in the area; sensitive counts only for person-level roles, and
-    for the others small counts of sensitive groups (living alone, left-behind children) suppressed."""
-    columns = RESIDENT_COUNTS + (SENSITIVE_COUNTS if role in PERSON_LEVEL_ROLES else ())
+    """Counts per finest grid of the houses in the area; sensitive counts only for person-level roles. For the
+    others each grid with a house in the area is counted whole and small counts of sensitive groups (living
+    alone, left-behind children) are suppressed, in the rows and in any total one of them is part of."""
+    person_level = role in PERSON_LEVEL_ROLES
+    columns = RESIDENT_COUNTS + (SENSITIVE_COUNTS if person_level else ())
     sums = ", ".join(f"sum(s.{c})::bigint AS {c}" for c in columns)
-    where, params = area.where("p")
-    scope_sql, scope_params = scope_clause(scope, "p")
+    where, params = area.where("p" if person_level else "q")
+    if not person_level and where:
+        where = WHOLE_GRIDS.format(where=where)
+    scope_sql, scope_params = grid_scope_clause(scope, "p")
     rows = [dict(r._mapping) for r in conn.execute(
         text(RESIDENTS_SQL.format(sums=sums, where=where, scope=scope_sql)), {**params, **scope_params})]
-    if role in PERSON_LEVEL_ROLES:
+    if person_level:
         return {"rows": rows, "total": {c: sum(r[c] for r in rows) for c in columns}}
     rows, total = small_counts.suppress(rows, columns)  # 1-4 living alone in a grid can name them
     return {"rows": rows, "total": total}

@@ -2,7 +2,8 @@
 building" names them to anyone who knows the building.
 
 A count of 1–4 becomes None (0 is shown: it says nobody, which names nobody). A total is hidden too when
-exactly one of its parts is, or it would give that part back by subtraction.
+any of its parts is: with one hidden part it gives that part back by subtraction, with several the sum of
+the hidden ones (another total without them subtracts to it).
 """
 from __future__ import annotations
 
@@ -30,6 +31,6 @@ def suppress(rows: list[dict], columns: Iterable[str]) -> tuple[list[dict], dict
             for row, gone in zip(rows, suppressed):
                 if gone:
                     row[column] = None
-            total = None if hidden(total) or sum(suppressed) == 1 else total
+            total = None if hidden(total) or any(suppressed) else total
         totals[column] = total
     return rows, totals

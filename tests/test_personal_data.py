@@ -2,11 +2,13 @@
 reporters' contacts kept from staff and purged; small sensitive counts suppressed; keys rotate."""
 from __future__ import annotations
 
+import math
 import os
 import stat
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import mapbox_vector_tile
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
@@ -322,13 +324,76 @@ def test_small_counts_of_sensitive_groups_are_suppressed_for_roles_without_perso
     assert small > 0, "the tiny city should have some grid with 1-4 elderly living alone"
 
 
+def test_an_area_only_picks_whole_grids_for_roles_without_person_access(client, city_engine):
+    whole = {r["grid"]: r for r in client.get("/api/residents", headers=as_user("admin")).get_json()["rows"]}
+    with city_engine.connect() as conn:
+        houses = conn.execute(text(
+            "SELECT g.code, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat, s.elderly_alone FROM house h "
+            "JOIN house_residents s ON s.house_id = h.id JOIN grid g ON g.id = h.grid_id "
+            "WHERE s.elderly_alone > 0 ORDER BY h.id")).all()
+    house = houses[0]
+    assert whole[house.code]["elderly_alone"] < small_counts.THRESHOLD, "the tiny city's grids have 1-4 each"
+    d = 0.00001  # ~1 m around one building
+    box = f"{house.lon - d},{house.lat - d},{house.lon + d},{house.lat + d}"
+    exact = client.get("/api/residents", headers=as_user("admin"), query_string={"bbox": box}).get_json()
+    assert exact["rows"][0]["elderly_alone"] == house.elderly_alone  # person-level roles: the area itself
+    assert exact["rows"][0]["residents"] < whole[house.code]["residents"]
+    body = client.get("/api/residents", headers=as_user("analyst"), query_string={"bbox": box}).get_json()
+    assert [r["grid"] for r in body["rows"]] == [house.code]
+    assert body["rows"][0]["elderly_alone"] is None and body["total"]["elderly_alone"] is None
+    assert body["rows"][0]["residents"] == whole[house.code]["residents"]  # the whole grid, not the building
+    other = next(code for code, r in whole.items() if r["elderly_alone"] == 0)
+    small = house.code
+    both = client.get("/api/residents", headers=as_user("analyst"),
+                      query_string={"grid": f"{other},{small}"}).get_json()
+    assert [r["elderly_alone"] for r in both["rows"]] == [0, None] if other < small else [None, 0]
+    assert both["total"]["elderly_alone"] is None  # it would give the small grid back by subtraction
+
+
+def tile_features(client, layer: str, lon: float, lat: float, z: int, user: str) -> list[dict]:
+    n = 1 << z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    response = client.get(f"/tiles/{layer}/{z}/{x}/{y}.pbf", headers=as_user(user))
+    assert response.status_code in (200, 204), response.get_data(as_text=True)
+    return mapbox_vector_tile.decode(response.data).get(layer, {}).get("features", []) if response.data else []
+
+
+@pytest.mark.parametrize("layer, column, z", [("residents", "elderly_alone", 14),
+                                              ("residents", "left_behind_children", 14),
+                                              ("visit_coverage", "unvisited_elderly_alone", 14)])
+def test_tiles_and_identify_send_no_small_sensitive_count_to_roles_without_person_access(client, city_engine, layer,
+                                                                                         column, z):
+    with city_engine.connect() as conn:
+        cells = conn.execute(text(
+            "SELECT g.code, ST_X(ST_PointOnSurface(g.geom)) AS lon, ST_Y(ST_PointOnSurface(g.geom)) AS lat "
+            "FROM grid g WHERE g.valid_to IS NULL AND EXISTS (SELECT 1 FROM grid_leaf_piece l WHERE l.grid_id = g.id) "
+            "ORDER BY g.code")).all()
+    seen_small = 0
+    for code, lon, lat in cells:
+        exact = {f["properties"]["code"]: f["properties"].get(column)
+                 for f in tile_features(client, layer, lon, lat, z, "admin")}
+        if not (exact.get(code) or 0) in range(1, small_counts.THRESHOLD):
+            continue
+        seen_small += 1
+        for user in ("commander", "analyst"):
+            shown = {f["properties"]["code"]: f["properties"] for f in tile_features(client, layer, lon, lat, z, user)}
+            assert code in shown and shown[code].get(column) is None, (user, code, shown[code])
+            clicked = client.get("/api/identify", headers=as_user(user),
+                                 query_string={"layers": layer, "lon": lon, "lat": lat}).get_json()["features"]
+            assert all(small_counts.hidden(f["properties"].get(column)) is False for f in clicked), clicked
+        if seen_small >= 3:
+            break
+    assert seen_small, f"the tiny city should have a cell with 1-4 {column} (as admin sees it)"
+
+
 def test_a_total_that_would_give_back_its_one_hidden_part_is_hidden_too():
     rows, total = small_counts.suppress([{"a": 3, "elderly_alone": 3}, {"a": 9, "elderly_alone": 9}],
                                         ("a", "elderly_alone"))
     assert [r["elderly_alone"] for r in rows] == [None, 9] and total == {"a": 12, "elderly_alone": None}
     rows, total = small_counts.suppress([{"elderly_alone": 3}, {"elderly_alone": 2}, {"elderly_alone": 0}],
                                         ("elderly_alone",))
-    assert [r["elderly_alone"] for r in rows] == [None, None, 0] and total == {"elderly_alone": 5}
+    assert [r["elderly_alone"] for r in rows] == [None, None, 0] and total == {"elderly_alone": None}
 
 
 # ---------------------------------------------------------------- rotation and migration
