@@ -209,6 +209,8 @@ def lookup_hashes(keys: Keyring, kind: str, values: Sequence[str | None]) -> lis
 
 def normalise(kind: str, value: str) -> str:
     value = value.strip()
+    if kind == "birth_date":
+        return value[:10]  # ISO date, whatever time part a timestamp's text carried
     return value.upper() if kind == "id_number" else value
 
 

@@ -13,6 +13,11 @@ from data.pii import Keyring
 
 # table -> personal fields; everything here is sealed at rest, masked on display, revealed only with audit
 FIELDS = MappingProxyType({"person": ("id_number", "phone"), "staff": ("phone",)})
+# sealed with no lookup hash or mask: the full birth date is the 8 digits a masked ID number hides, so only its
+# year stays clear (for ages); nothing looks a person up by it
+SEALED_ONLY = MappingProxyType({"person": ("birth_date",)})
+SEALED = MappingProxyType({t: FIELDS.get(t, ()) + SEALED_ONLY.get(t, ()) for t in {*FIELDS, *SEALED_ONLY}})
+CLEAR_PART = MappingProxyType({"birth_date": ("birth_year", lambda iso: int(iso[:4]))})
 BATCH = 20_000
 
 
@@ -21,6 +26,10 @@ def sealed_values(keys: Keyring, table: str, field: str, ids: Sequence[int],
     """The three stored columns of one field, as Python values (bytes for bytea)."""
     values = [None if v is None or v != v else pii.normalise(field, str(v)) for v in values]  # NaN = missing
     aads = [pii.context(table, field, int(i)) for i in ids]
+    if field in CLEAR_PART:
+        name, part = CLEAR_PART[field]
+        return {f"{field}_sealed": pii.seal_many(keys, values, aads),
+                name: [None if v is None else part(v) for v in values]}
     mask = pii.MASKS[field]
     return {f"{field}_sealed": pii.seal_many(keys, values, aads),
             f"{field}_hmac": pii.lookup_hashes(keys, field, values),
@@ -36,7 +45,7 @@ def seal_frame(keys: Keyring, table: str, frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` (with an `id` column) with each clear personal field replaced by its stored columns, for COPY."""
     out = frame.copy()
     ids = out["id"].to_numpy()
-    for field in FIELDS[table]:
+    for field in SEALED[table]:
         if field not in out:
             continue
         stored = sealed_values(keys, table, field, ids, out.pop(field).tolist())
@@ -49,7 +58,7 @@ def seal_frame(keys: Keyring, table: str, frame: pd.DataFrame) -> pd.DataFrame:
 def key_ids_in_use(conn: Connection) -> dict[int, int]:
     """Sealed values per key id, across every personal field."""
     counts: dict[int, int] = {}
-    for table, fields in FIELDS.items():
+    for table, fields in SEALED.items():
         for field in fields:
             for kid, n in conn.execute(text(
                     f"SELECT get_byte({field}_sealed, 1) * 256 + get_byte({field}_sealed, 2), count(*) FROM {table} "
@@ -62,7 +71,7 @@ def reseal(conn: Connection, keys: Keyring) -> int:
     """Re-seal every value not under the active key (in the caller's transaction); returns how many."""
     active = pii.HEADER.pack(pii.VERSION, keys.active)
     done = 0
-    for table, fields in FIELDS.items():
+    for table, fields in SEALED.items():
         for field in fields:
             after = 0
             while True:
@@ -93,10 +102,12 @@ def seal_clear_column(conn: Connection, keys: Keyring, table: str, field: str) -
         ids = [r[0] for r in rows]
         stored = sealed_values(keys, table, field, ids, [str(r[1]).strip() for r in rows])
         sets = ", ".join(f"{name} = v.{name}" for name in stored)
+        kinds = {name: "bytea" if name.endswith(("_sealed", "_hmac")) else "text" if name.endswith("_masked")
+                 else "integer" for name in stored}
+        casts = ", ".join(f"CAST(:c{i} AS {kinds[name]}[])" for i, name in enumerate(stored))
         conn.execute(text(
-            f"UPDATE {table} t SET {sets} FROM unnest(CAST(:ids AS bigint[]), CAST(:s AS bytea[]), "
-            f"CAST(:h AS bytea[]), CAST(:m AS text[])) AS v(id, {', '.join(stored)}) WHERE t.id = v.id"),
-            {"ids": ids, "s": stored[f"{field}_sealed"], "h": stored[f"{field}_hmac"], "m": stored[f"{field}_masked"]})
+            f"UPDATE {table} t SET {sets} FROM unnest(CAST(:ids AS bigint[]), {casts}) AS v(id, {', '.join(stored)}) "
+            f"WHERE t.id = v.id"), {"ids": ids, **{f"c{i}": column for i, column in enumerate(stored.values())}})
         done += len(rows)
         after = ids[-1]
 
@@ -111,8 +122,9 @@ def open_to_clear_column(conn: Connection, keys: Keyring, table: str, field: str
             return done
         ids = [r[0] for r in rows]
         clear = [pii.unseal(keys, r[1], pii.context(table, field, r[0])) for r in rows]
-        conn.execute(text(f"UPDATE {table} t SET {field} = v.c FROM unnest(CAST(:ids AS bigint[]), "
-                          f"CAST(:c AS text[])) AS v(id, c) WHERE t.id = v.id"), {"ids": ids, "c": clear})
+        conn.execute(text(f"UPDATE {table} t SET {field} = CAST(v.c AS {'date' if field == 'birth_date' else 'text'}) "
+                          f"FROM unnest(CAST(:ids AS bigint[]), CAST(:c AS text[])) AS v(id, c) WHERE t.id = v.id"),
+                     {"ids": ids, "c": clear})
         done += len(rows)
         after = ids[-1]
 

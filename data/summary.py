@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from data.pii_store import FIELDS
+from data.event_query import scope_clause
+from data.pii_store import SEALED
 
 # Counts roll up the code tree: a grid counts every pin in its subtree (path <@), not only its own leaf.
 # One grouped scan per table (events through the covering index), then a join down the tree.
@@ -17,7 +18,7 @@ WITH houses AS (
 ), events AS (
   SELECT grid_id, count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed', 'rejected')) AS open_events,
          count(*) FILTER (WHERE overdue) AS overdue_events
-  FROM event GROUP BY grid_id
+  FROM event e WHERE TRUE {event_scope} GROUP BY grid_id
 )
 SELECT g.code, g.name, g.level, g.kind, g.dedicated_for, g.version,
        round((ST_Area(g.geom::geography) / 1e6)::numeric, 3)::float8 AS area_km2,
@@ -47,22 +48,42 @@ SELECT (SELECT count(*) FROM grid WHERE valid_to IS NULL) AS grids,
        + (SELECT count(*) FROM event WHERE grid_id IS NULL) AS pins_outside_grids
 """)
 
+SCOPED_TOTALS_SQL = """
+WITH sc AS (SELECT id FROM grid WHERE path <@ CAST(:scope AS ltree[]))
+SELECT (SELECT count(*) FROM grid WHERE valid_to IS NULL AND path <@ CAST(:scope AS ltree[])) AS grids,
+       (SELECT count(*) FROM house WHERE grid_id IN (SELECT id FROM sc)) AS houses,
+       (SELECT count(*) FROM household hh JOIN house h ON h.id = hh.house_id
+        WHERE h.grid_id IN (SELECT id FROM sc)) AS households,
+       (SELECT count(*) FROM person p JOIN household hh ON hh.id = p.household_id JOIN house h ON h.id = hh.house_id
+        WHERE h.grid_id IN (SELECT id FROM sc)) AS residents,
+       (SELECT count(*) FROM place WHERE grid_id IN (SELECT id FROM sc)) AS places,
+       (SELECT count(*) FROM thing WHERE grid_id IN (SELECT id FROM sc)) AS things,
+       (SELECT count(*) FROM organization WHERE grid_id IN (SELECT id FROM sc)) AS organizations,
+       (SELECT count(*) FROM event e WHERE TRUE {event_scope}) AS events,
+       (SELECT count(*) FROM visit WHERE grid_id IN (SELECT id FROM sc)) AS visits,
+       0 AS pins_outside_grids
+"""
+
 
 def grid_counts(conn: Connection, scope: tuple[str, ...] | None = None, code: str | None = None) -> list[dict]:
     """Every current grid (in `scope`'s subtrees, or `code` alone) with the counts of its subtree."""
-    clauses, params = [], {}
+    clauses, (event_scope, params) = [], scope_clause(scope)  # a department counts only its own cases
     if scope is not None:
         clauses.append("g.path <@ CAST(:scope AS ltree[])")
-        params["scope"] = list(scope)
     if code is not None:
         clauses.append("g.code = :code")
         params["code"] = code
-    sql = GRID_COUNTS_SQL.text.replace("{scope}", "".join(f" AND {c}" for c in clauses))
+    sql = (GRID_COUNTS_SQL.text.replace("{scope}", "".join(f" AND {c}" for c in clauses))
+           .replace("{event_scope}", event_scope))
     return [dict(r._mapping) for r in conn.execute(text(sql), params)]
 
 
-def totals(conn: Connection) -> dict:
-    return dict(conn.execute(TOTALS_SQL).one()._mapping)
+def totals(conn: Connection, scope: tuple[str, ...] | None = None) -> dict:
+    """Whole-ledger counts, or for a scope only what is pinned in its subtrees (pins outside every grid: 0)."""
+    if scope is None:
+        return dict(conn.execute(TOTALS_SQL).one()._mapping)
+    event_scope, params = scope_clause(scope)
+    return dict(conn.execute(text(SCOPED_TOTALS_SQL.replace("{event_scope}", event_scope)), params).one()._mapping)
 
 
 # Tables whose every column is determined by the generator's inputs (app_user.created_at is not).
@@ -76,7 +97,7 @@ def ledger_checksum(conn: Connection) -> dict[str, str]:
     for table in CHECKSUM_TABLES:
         key = "code, version" if table == "grid" else "id"
         # a sealed value differs on every load (random nonce); its lookup hash and mask stand for it
-        row = (f"(to_jsonb(t) - ARRAY{[f + '_sealed' for f in FIELDS[table]]}::text[])::text" if table in FIELDS
+        row = (f"(to_jsonb(t) - ARRAY{[f + '_sealed' for f in SEALED[table]]}::text[])::text" if table in SEALED
                else "t::text")
         out[table] = conn.execute(text(
             f"SELECT md5(coalesce(string_agg(md5({row}), '' ORDER BY {key}), '')) FROM {table} t"

@@ -192,7 +192,7 @@ def test_persons_create_their_households_and_derive_key_person(town, tmp_path):
         rows = conn.execute(text(
             "SELECT p.name, p.gender, hh.ref, h.ref, p.tags, p.is_key_person, p.id_number_masked, p.phone_masked "
             "FROM person p "
-            "JOIN household hh ON hh.id = p.household_id JOIN house h ON h.id = hh.house_id ORDER BY p.birth_date"
+            "JOIN household hh ON hh.id = p.household_id JOIN house h ON h.id = hh.house_id ORDER BY p.birth_year"
         )).all()
     assert [tuple(r) for r in rows] == [
         ("王五", "M", "HH2", "H2", ["released_prisoner", "veteran"], True, None, None),

@@ -9,11 +9,12 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import mapbox_vector_tile
+import numpy as np
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from data import migrate, pii, pii_audit, pii_store, retention, small_counts
+from data import idcard, migrate, pii, pii_audit, pii_store, retention, small_counts
 from data.db import make_engine
 from data.provision import fresh_database
 from data.settings import Settings
@@ -65,6 +66,30 @@ def test_no_clear_column_is_left_and_ciphertext_is_not_the_clear_value(city_engi
         assert bytes(hashed) == pii.lookup_hash(keys, "id_number", clear)
         assert bytes(hashed) != __import__("hashlib").sha256(clear.encode()).digest()  # keyed, not plain
     assert len({bytes(r[1])[3:15] for r in rows}) == len(rows)  # a fresh nonce for every value
+
+
+def test_no_full_id_number_can_be_rebuilt_from_the_database_alone(city_engine, tiny_city, keys):
+    """The mask hides the 8 birth-date digits: no clear column may give them back (the attack rebuilt every row)."""
+    columns = inspect(city_engine).get_columns("person")
+    dated = [c["name"] for c in columns if str(c["type"]).upper() in ("DATE", "TIMESTAMP", "TIMESTAMP WITHOUT TIME ZONE",
+                                                                       "TIMESTAMP WITH TIME ZONE")]
+    assert dated == [] and "birth_date" not in {c["name"] for c in columns}
+    truth = tiny_city.tables["person"].set_index("id").id_number
+    with city_engine.connect() as conn:
+        rows = conn.execute(text("SELECT p.id, p.id_number_masked, p.birth_year, p.birth_date_sealed FROM person p "
+                                 "WHERE id_number_masked IS NOT NULL ORDER BY id")).all()
+    assert len(rows) > 100
+    days = np.arange(np.datetime64("1900-01-01"), np.datetime64("2030-01-01"))
+    years = days.astype("datetime64[Y]").astype(int) + 1970
+    iso = np.char.replace(np.datetime_as_string(days, unit="D"), "-", "")
+    rebuilt, ambiguous = 0, 0
+    for pid, masked, year, sealed in rows:
+        candidates = [masked[:6] + d + masked[-4:] for d in iso[years == year]]  # all the clear year allows
+        valid = [c for c in candidates if idcard.problem(c) is None]
+        rebuilt += len(valid) == 1 and valid[0] == truth[pid]
+        ambiguous += len(valid) >= 2
+        assert pii.unseal(keys, sealed, pii.context("person", "birth_date", pid)).replace("-", "") == truth[pid][6:14]
+    assert rebuilt == 0 and ambiguous == len(rows)
 
 
 def test_tampered_or_moved_ciphertext_is_refused(city_conn, keys):
@@ -442,11 +467,14 @@ def test_migration_seals_clear_values_and_downgrade_opens_them(tmp_path, monkeyp
             assert (masked, phone) == ("990101********002X", "109****0001")
             assert conn.execute(text("SELECT id_number_sealed FROM person WHERE id = 8")).scalar() is None
             assert pii_store.find_by(conn, keys, "staff", "phone", "10900000002") == [3]
+            born, year = conn.execute(text("SELECT birth_date_sealed, birth_year FROM person WHERE id = 7")).one()
+            assert (pii.unseal(keys, born, pii.context("person", "birth_date", 7)), year) == ("1990-01-01", 1990)
         migrate.downgrade(engine, "0009_access")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT id_number, phone FROM person WHERE id = 7")).one() == (
                 "99010119900101002X", "10900000001")
             assert conn.execute(text("SELECT phone FROM staff WHERE id = 3")).scalar() == "10900000002"
+            assert str(conn.execute(text("SELECT birth_date FROM person WHERE id = 8")).scalar()) == "1991-01-01"
     finally:
         engine.dispose()
 

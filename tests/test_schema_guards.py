@@ -81,8 +81,8 @@ def test_person_tags_and_id_shape_are_checked(city_conn):
         with pytest.raises(DBAPIError, match="check constraint"):
             with city_conn.begin_nested():
                 city_conn.execute(text(
-                    f"INSERT INTO person (household_id, name, gender, birth_date, {column}) "
-                    f"VALUES ({household}, '王五', 'M', '1980-01-01', {value})"))
+                    f"INSERT INTO person (household_id, name, gender, birth_year, {column}) "
+                    f"VALUES ({household}, '王五', 'M', 1980, {value})"))
     city_conn.execute(text(  # and the well-formed triple is accepted, so the refusals above are the checks'
-        f"INSERT INTO person (household_id, name, gender, birth_date, id_number_sealed, id_number_hmac, "
-        f"id_number_masked) VALUES ({household}, '王五', 'M', '1980-01-01', {sealed_id}, '990101********123X')"))
+        f"INSERT INTO person (household_id, name, gender, birth_year, id_number_sealed, id_number_hmac, "
+        f"id_number_masked) VALUES ({household}, '王五', 'M', 1980, {sealed_id}, '990101********123X')"))

@@ -383,8 +383,8 @@ def test_resident_counts_add_up_and_follow_new_residents(client, city_engine, di
     assert total(10) == people
     with city_engine.begin() as conn:
         household = conn.execute(text("SELECT min(id) FROM household")).scalar_one()
-        conn.execute(text("INSERT INTO person (household_id, name, gender, birth_date, tags) "
-                          "VALUES (:h, '新居民', 'F', '1950-01-01', '{elderly_alone}')"), {"h": household})
+        conn.execute(text("INSERT INTO person (household_id, name, gender, birth_year, tags) "
+                          "VALUES (:h, '新居民', 'F', 1950, '{elderly_alone}')"), {"h": household})
     try:
         assert total(10) == people + 1
         with city_engine.connect() as conn:  # per building (z16+), from the same summary

@@ -1,8 +1,6 @@
 """People, houses and households, places, things and organizations (人、地、物、组织)."""
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import ARRAY, BigInteger, CHAR, ForeignKey, Identity, LargeBinary, SmallInteger, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,7 +36,8 @@ class Person(Base):
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
     name: Mapped[str]
     gender: Mapped[str] = mapped_column(CHAR(1))
-    birth_date: Mapped[date]
+    birth_year: Mapped[int] = mapped_column(SmallInteger)  # the full date is sealed: it is the ID number's hidden 8 digits
+    birth_date_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     # sealed at rest (data/pii.py): ciphertext, keyed lookup hash, and the masked form shown on screens
     id_number_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     id_number_hmac: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True)
