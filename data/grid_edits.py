@@ -7,6 +7,7 @@ reports. The event triggers NOTIFY.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import shapely
@@ -38,6 +39,12 @@ class Entry:
         return self.code or self.key
 
 
+MAX_NAME = 64
+# a grid's name is shown on maps and in page titles: no markup and no control characters, whatever escapes later
+NAME_CHARS = r"[^<>\x00-\x1f\x7f-\x9f]"
+GRID_NAME = re.compile(rf"{NAME_CHARS}{{1,{MAX_NAME}}}")
+
+
 @dataclass(frozen=True)
 class Edit:
     entries: tuple[Entry, ...]
@@ -65,10 +72,13 @@ class Edit:
                 raise Refused(f"grids[{i}]: only an existing grid (with a code) can be retired", "grids")
             if not retire and raw.get("geometry") is None:
                 raise Refused(f"grids[{i}]: a changed or new grid needs a geometry", "grids")
+            name = raw.get("name")
+            if name is not None and not (isinstance(name, str) and GRID_NAME.fullmatch(name)):
+                raise Refused(f"grids[{i}]: name is 1-{MAX_NAME} characters without <, > or control characters",
+                              "name")
             key = raw.get("key")
             entries.append(Entry(code, str(key) if key is not None else (None if code else f"new-{i + 1}"),
-                                 version, raw.get("geometry"), retire,
-                                 raw.get("name") if isinstance(raw.get("name"), str) else None))
+                                 version, raw.get("geometry"), retire, name))
         return cls(tuple(entries), note.strip())
 
 

@@ -81,7 +81,10 @@ def cell_map(features: list[dict], color: Callable[[dict], str], tooltip: dict[s
     if outline and outline["features"]:
         folium.GeoJson(outline, name="网格", style_function=lambda f: {
             "color": "#5d6d7e", "weight": 1, "fillOpacity": 0}).add_to(m)
-    collection = {"type": "FeatureCollection", "features": features}
+    # folium's tooltip writes property values as HTML: names are user text, so they go in escaped
+    collection = {"type": "FeatureCollection", "features": [
+        {**f, "properties": {k: html.escape(v) if isinstance(v, str) else v for k, v in f["properties"].items()}}
+        for f in features]}
     if features:
         folium.GeoJson(collection, name=title, style_function=lambda f: {
             "fillColor": color(f["properties"]), "color": "#888", "weight": 0.5, "fillOpacity": 0.7},

@@ -2,7 +2,7 @@
 and export links — a folium page on local assets, talking to the same API as everyone else."""
 from __future__ import annotations
 
-import json
+import html
 
 import folium
 import folium.plugins
@@ -12,7 +12,7 @@ from sqlalchemy import text
 from data.vocab import EVENT_SOURCES, EVENT_STATUSES
 from layers import catalogue
 from layers.geojson import feature_collection
-from mapserver import assets, caller, db
+from mapserver import assets, caller, db, security
 
 bp = Blueprint("analyst", __name__)
 
@@ -34,6 +34,8 @@ def page():
     cells = feature_collection(conn, catalogue.get("cells"), tuple(bounds), z=12, role=who.role,
                                scope=who.scope_filter) if district else None
     if cells and cells["features"]:
+        for f in cells["features"]:  # folium's tooltip writes values as HTML; a grid's name is user text
+            f["properties"]["name"] = html.escape(f["properties"].get("name") or "")
         folium.GeoJson(cells, name="网格 cells", style_function=lambda f: {
             "color": "#5d6d7e", "weight": 1, "fillOpacity": 0.03,
             "dashArray": "4 3" if f["properties"].get("kind") == "dedicated" else None},
@@ -58,6 +60,6 @@ def page():
     labels = {"category": dict(categories), "status": {k: zh for k, (zh, _) in EVENT_STATUSES.items()}}
     root.script.add_child(folium.Element(
         f"window.addEventListener('load', function () {{ MinqingAnalyst.start({m.get_name()}, "
-        f"{json.dumps(labels, ensure_ascii=False)}); }});"), name="analyst_start")
+        f"{security.js(labels)}); }});"), name="analyst_start")
     root.title = "民情地图 · 事件分析"
-    return root.render()
+    return security.map_page(root)

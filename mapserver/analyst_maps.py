@@ -12,7 +12,7 @@ from data import heat as kde
 from data import hotspots as gi
 from data.selection import BadSelection, EventSelection
 from layers import analysis_maps
-from mapserver import caller, db, versions
+from mapserver import caller, db, security, versions
 
 bp = Blueprint("analyst_maps", __name__)
 
@@ -48,7 +48,7 @@ def hotspots():
             else f"{kde.DEFAULT_CELL_M:g} 米栅格、{kde.DEFAULT_BANDWIDTH_M:g} 米带宽")
     note = f"{run.n_events} 件事件（{what}）；{unit}；计算于 {run.computed_at[:16]}"
     m = analysis_maps.hotspot_map(cells, kind, note=note, asset_base=_asset_base())
-    return m.get_root().render()
+    return security.map_page(m.get_root())
 
 
 @bp.get("/analyst/coverage")
@@ -70,7 +70,7 @@ def coverage_page():
         "party": lambda: coverage.party_coverage(conn, scope),
     }[kind]()
     m = analysis_maps.coverage_map(conn, result, facility, scope, asset_base=_asset_base())
-    return m.get_root().render()
+    return security.map_page(m.get_root())
 
 
 def _page(summary: str, parameters: list[dict]) -> dict:

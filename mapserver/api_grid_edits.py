@@ -105,7 +105,9 @@ _EDIT = {"type": "object", "required": ["grids"], "properties": {
     "grids": {"type": "array", "minItems": 1, "maxItems": grid_edits.MAX_GRIDS, "items": {
         "type": "object", "properties": {"code": {"type": "string"}, "key": {"type": "string"},
                                          "version": {"type": "integer"}, "geometry": _GEOMETRY,
-                                         "retire": {"type": "boolean"}, "name": {"type": "string"}}}}}}
+                                         "retire": {"type": "boolean"}, "name": {
+                                             "type": "string", "minLength": 1, "maxLength": grid_edits.MAX_NAME,
+                                             "pattern": f"^{grid_edits.NAME_CHARS}*$"}}}}}}
 _APPLIED = {"type": "object", "required": ["parent", "grids", "moved", "audit_id"], "properties": {
     "parent": {"type": "string"}, "audit_id": {"type": "integer"}, "moved": {"type": "array", "items": _ROW},
     "reassigned": {"type": "object", "additionalProperties": {"type": "integer"},

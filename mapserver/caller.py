@@ -37,6 +37,11 @@ def demo_placeholder() -> Caller:
     return Caller(row[0], row[1], tuple(row[2]), row[3])
 
 
+def demo_as() -> str | None:
+    """The `?as=` account a page passes on to its requests: only in demo-login mode, never echoed otherwise."""
+    return (request.args.get("as") or None) if current_app.config.get("MINQING_DEMO_LOGIN") else None
+
+
 def staff_only() -> Caller:
     """Lists of cases, addresses and exports are for the city's staff; citizens report, they don't browse."""
     who = current()

@@ -6,8 +6,6 @@ commander sees their street. `?as=<demo user>` on the page is passed on to every
 """
 from __future__ import annotations
 
-import json
-
 import folium
 import folium.plugins
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
@@ -16,7 +14,7 @@ from sqlalchemy import text
 from data import crs as coordinates, live_summary
 from data.vocab import EVENT_STATUSES, HANDLING_LEVELS
 from layers import catalogue
-from mapserver import assets, caller, db
+from mapserver import assets, caller, db, security
 
 bp = Blueprint("command", __name__)
 
@@ -68,7 +66,7 @@ def page():
         url = url_for("tiles.tile", layer_id=layer.id, z=0, x=0, y=0).replace(
             "/0/0/0.pbf", "/{z}/{x}/{y}.pbf?" + (f"datum={crs}&" if crs else "") + "{q}")
         grid = folium.plugins.VectorGridProtobuf(
-            url, name=f"{layer.title} {layer.title_en}", options=f"MinqingCommand.options({json.dumps(layer.id)})",
+            url, name=f"{layer.title} {layer.title_en}", options=f"MinqingCommand.options({security.js(layer.id)})",
             show=layer.id in VIEWS["green"][1])
         assets.localize(grid)
         grid.add_to(m)
@@ -85,17 +83,17 @@ def page():
     config = {"layers": entries, "views": {k: list(v[1]) for k, v in VIEWS.items()},
               "labels": {"category": dict(categories), "status": {k: zh for k, (zh, _) in EVENT_STATUSES.items()},
                          "level": LEVEL_NAMES},
-              "as": request.args.get("as") or None, "crs": crs,
+              "as": caller.demo_as(), "crs": crs,
               "urls": {"summary": url_for("command.summary"), "stream": url_for("stream.stream"),
                        "identify": url_for("tiles.identify_here"), "events": "/api/events/", "grids": "/api/grids/"}}
     # configured in <head> (the layers' options read it as folium declares them), started after them
     root.header.add_child(folium.Element(
-        f"<script>MinqingCommand.configure({json.dumps(config, ensure_ascii=False)});</script>"), name="command_config")
+        security.inline_script(f"MinqingCommand.configure({security.js(config)});")), name="command_config")
     root.script.add_child(folium.Element(
         f"window.addEventListener('DOMContentLoaded', function () {{ MinqingCommand.start({m.get_name()}); }});"),
         name="command_start")
     root.title = "民情地图 · 指挥中心"
-    return root.render()
+    return security.map_page(root)
 
 
 @bp.get("/api/live/summary")

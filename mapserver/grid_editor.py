@@ -6,15 +6,13 @@ see the same answers. `?as=<demo user>` is passed on to every request the page m
 """
 from __future__ import annotations
 
-import json
-
 import folium
 import folium.plugins
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, render_template
 from folium.elements import JSCSSMixin
 from sqlalchemy import text
 
-from mapserver import assets, caller, db
+from mapserver import assets, caller, db, security
 
 bp = Blueprint("grid_editor", __name__)
 
@@ -58,14 +56,14 @@ def page(code: str):
     # the siblings come from the parent's children, when the caller may read the parent
     parent_visible = parent is not None and (scope is None or any(
         parent == s or parent.startswith(s + ".") for s in scope))
-    config = {"code": code, "parent": parent if parent_visible else None, "as": request.args.get("as") or None,
+    config = {"code": code, "parent": parent if parent_visible else None, "as": caller.demo_as(),
               "urls": {"grids": "/api/grids/", "validate": "/api/grids/edits/validate",
                        "preview": "/api/grids/edits/preview", "apply": "/api/grids/edits"}}
     root.script.add_child(folium.Element(
         f"window.addEventListener('load', function () {{ MinqingGridEditor.start({m.get_name()}, "
-        f"{json.dumps(config, ensure_ascii=False)}); }});"), name="grid_editor_start")
+        f"{security.js(config)}); }});"), name="grid_editor_start")
     root.title = f"民情地图 · 边界调整 · {name}"
-    return root.render()
+    return security.map_page(root)
 
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}

@@ -102,7 +102,7 @@ var MinqingAnalyst = (function () {
         var c = f.geometry.coordinates;
         L.circleMarker([c[1], c[0]], { radius: 4, weight: 1, color: "#333",
                                         fillColor: SEVERITY[severity(f.properties)], fillOpacity: 0.9 })
-          .bindTooltip(f.properties.title).addTo(markers);
+          .bindTooltip(document.createTextNode(f.properties.title || "")).addTo(markers);  // a report's title is text
       });
       document.getElementById("area-note").textContent = area ? "（所画区域内 in the drawn area）" : "";
     }).catch(function (error) {

@@ -66,7 +66,7 @@ var MinqingGridEditor = (function () {
       var part = L.polygon(rings.map(ringLatLngs), Object.assign({}, style, {
         dashArray: grid.kind === "dedicated" ? "6 4" : null, original: style, editing: style }));
       part.grid = grid;
-      part.bindTooltip((grid.name || "") + " " + code, { sticky: true });
+      part.bindTooltip(document.createTextNode((grid.name || "") + " " + code), { sticky: true });  // text, not HTML
       part.on("click", function () { if (mode === "merge") { toggle(grid); } });
       part.addTo(map);
       grid.parts.push(part);
