@@ -1,16 +1,16 @@
 """Authentication at the edge: session login for pages, bearer tokens for the API, and who may skip both."""
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
 
 from data import api_tokens, login_lockout, users
 from data.settings import Settings
+from data.stored_secrets import stored_secret
 from data.vocab import STAFF_USER_ROLES
 from mapserver import caller, db
 from mapserver.errors import error_body
@@ -37,7 +37,7 @@ SECURITY_SCHEMES = {
 
 def init_app(app: Flask, settings: Settings) -> None:
     app.secret_key = (app.config.get("SECRET_KEY") or settings.secret_key
-                      or _stored_secret(Path(settings.secret_key_file)))
+                      or stored_secret(Path(settings.secret_key_file)))
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.cookie_secure, PERMANENT_SESSION_LIFETIME=8 * 3600,
                       WTF_CSRF_CHECK_DEFAULT=False,  # checked below, only for requests a cookie authenticates
@@ -46,21 +46,6 @@ def init_app(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     app.before_request(_authenticate)
     app.register_blueprint(bp)
-
-
-def _stored_secret(path: Path) -> str:
-    """The demo's session key: made once, kept in a file only its owner can read, so restarts keep sessions."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker made it first
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as out:
-        out.write(key)
-    return key
 
 
 def _is_public() -> bool:
@@ -120,9 +105,16 @@ def _unauthorized(reason: str):
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: an open redirect would let a phishing link borrow our login page."""
-    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
-        return url_for("command.page")
+    """Only a path this app routes: an open redirect would let a phishing link borrow our login page. Browsers
+    read `/\\host` as `//host` and drop tabs and newlines, so a backslash or a control character refuses."""
+    home = url_for("command.page")
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(c) < 0x20 or ord(c) == 0x7f for c in target) or urlsplit(target).netloc):
+        return home
+    try:
+        current_app.url_map.bind("localhost").match(urlsplit(target).path, method="GET")
+    except HTTPException:  # no such page (or a redirect the router would make): go home instead
+        return home
     return target
 
 

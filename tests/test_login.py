@@ -62,6 +62,19 @@ def test_wrong_password_and_missing_csrf_are_refused(login_app):
     assert _login(client, next_="https://evil.example/").headers["Location"] == "/"  # no open redirect
 
 
+@pytest.mark.parametrize("target", ["/\\evil.example", "/\\/evil.example", "//evil.example", "/\t/evil.example",
+                                    "/%0a/evil.example".replace("%0a", "\n"), "https://evil.example/",
+                                    "/no/such/page", "javascript:alert(1)"])
+def test_next_is_only_a_page_of_this_site(login_app, target):
+    client = login_app.test_client()
+    assert _login(client, next_=target).headers["Location"] == "/"
+    assert f'value="/"' in client.get("/login", query_string={"next": target}).get_data(as_text=True)
+
+
+def test_next_keeps_a_real_page_with_its_query(login_app):
+    assert _login(login_app.test_client(), next_="/analyst?x=1").headers["Location"] == "/analyst?x=1"
+
+
 def test_a_session_posting_from_another_site_needs_the_csrf_token(login_app):
     client = login_app.test_client()
     _login(client)
