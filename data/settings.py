@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Mapping
 
 from data.errors import ConfigError
+from data.stored_secrets import stored_secret
 
 DEFAULT_DATABASE_URL = "postgresql://minqing:minqing@127.0.0.1:5432/minqing"
 # the datums a basemap may be drawn in: CGCS2000 (Tianditu) is WGS 84 within centimetres at map scales;
@@ -44,7 +46,8 @@ class Settings:
     pool_size: int = 5
     media_dir: str = "var/media"  # photos attached to reports; served only to staff in scope and the reporter
     max_photo_bytes: int = 8 * 1024 * 1024
-    qr_secret: str = "minqing-demo-qr-secret"  # signs QR report links; set MINQING_QR_SECRET in production
+    qr_secret: str = ""  # signs QR report links; empty: generated once into qr_secret_file (with_stored_secrets)
+    qr_secret_file: str = "var/qr_secret"
     public_url: str = "http://127.0.0.1:5000"  # what printed QR codes point at
     tick_seconds: int = 60  # how often the server runs `tick`; 0 = never (tests, or a cron job instead)
     basemap_url: str = ""  # XYZ or WMTS-KVP template with {z} {x} {y}; empty: the grid layers are the base (offline)
@@ -59,6 +62,7 @@ class Settings:
     secret_key_file: str = "var/secret_key"
     cookie_secure: bool = False  # session cookie only over HTTPS; set MINQING_COOKIE_SECURE=1 behind TLS
     demo_login: bool = False  # X-Demo-User / ?as= name an account without a password: tests only, never production
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto/-Host are believed (ProxyFix)
 
     def __post_init__(self):
         if not 10 <= self.walk_speed_m_per_min <= 300:
@@ -74,6 +78,8 @@ class Settings:
             raise ConfigError(f"MINQING_CONTACT_RETENTION_DAYS must be 0 or more, got {self.contact_retention_days}")
         if not 0 <= self.basemap_maxzoom <= 22:
             raise ConfigError(f"MINQING_BASEMAP_MAXZOOM must be between 0 and 22, got {self.basemap_maxzoom}")
+        if not 0 <= self.trusted_proxies <= 5:
+            raise ConfigError(f"MINQING_TRUSTED_PROXIES must be between 0 and 5, got {self.trusted_proxies}")
         if self.basemap_url and not all(f"{{{part}}}" in self.basemap_url for part in "xyz"):
             raise ConfigError("MINQING_BASEMAP_URL must be a tile URL template with {z}, {x} and {y}")
 
@@ -90,7 +96,8 @@ class Settings:
                 pool_size=int(env.get("MINQING_POOL_SIZE", 5)),
                 media_dir=env.get("MINQING_MEDIA_DIR") or "var/media",
                 max_photo_bytes=int(env.get("MINQING_MAX_PHOTO_BYTES", 8 * 1024 * 1024)),
-                qr_secret=env.get("MINQING_QR_SECRET") or "minqing-demo-qr-secret",
+                qr_secret=env.get("MINQING_QR_SECRET") or "",
+                qr_secret_file=env.get("MINQING_QR_SECRET_FILE") or "var/qr_secret",
                 public_url=(env.get("MINQING_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
                 tick_seconds=int(env.get("MINQING_TICK_SECONDS", 60)),
                 basemap_url=(env.get("MINQING_BASEMAP_URL") or "").strip(),
@@ -105,9 +112,14 @@ class Settings:
                 secret_key_file=env.get("MINQING_SECRET_KEY_FILE") or "var/secret_key",
                 cookie_secure=env.get("MINQING_COOKIE_SECURE", "0") == "1",
                 demo_login=env.get("MINQING_DEMO_LOGIN", "0") == "1",
+                trusted_proxies=int(env.get("MINQING_TRUSTED_PROXIES", 0)),
             )
         except ValueError as exc:
             raise ConfigError(f"bad numeric setting: {exc}") from exc
+
+    def with_stored_secrets(self) -> "Settings":
+        """These settings with an unset QR secret read from (or generated into) its file: never a constant."""
+        return self if self.qr_secret else replace(self, qr_secret=stored_secret(Path(self.qr_secret_file)))
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -5,6 +5,7 @@ import logging
 from typing import Any, Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from data.media import MAX_PHOTOS
 from data.settings import Settings
@@ -29,7 +30,10 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pyogrio").setLevel(logging.WARNING)  # one line per 5,000 exported rows otherwise
 
-    settings = settings or Settings.from_env()
+    settings = (settings or Settings.from_env()).with_stored_secrets()
+    if settings.trusted_proxies:  # client address and scheme from the proxies' headers (rate limits key on it)
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     # a report may carry MAX_PHOTOS photos of the largest allowed size, plus its form fields
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = max(16 << 20, MAX_PHOTOS * settings.max_photo_bytes + (1 << 20))
@@ -39,7 +43,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     security.init_app(app)
     body_fields.init_app(app)
     versions.init_app(app)
-    app.register_blueprint(health.bp)
+    health.init_app(app)
     app.register_blueprint(overview.bp)
     app.register_blueprint(tiles.bp)
     assets.init_app(app)

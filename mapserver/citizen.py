@@ -315,7 +315,9 @@ def qr_command(grids: tuple[str, ...], everything: bool, out: Path, base_url: st
         engine.dispose()
     if not cells:
         raise click.ClickException("no cells there to print codes for")
-    if settings.qr_secret == Settings.qr_secret:
-        click.secho("warning: MINQING_QR_SECRET is not set; these codes use the demo secret", fg="yellow", err=True)
+    if not settings.qr_secret:
+        click.secho(f"MINQING_QR_SECRET is not set: signing with the generated secret in {settings.qr_secret_file}, "
+                    "which the server must read too", fg="yellow", err=True)
+        settings = settings.with_stored_secrets()
     sheets = qrcodes.write_all(cells, settings.qr_secret, base, out, progress=everything and not no_progress)
     click.echo(f"{len(cells)} QR codes and {sheets} community sheets in {out}/ (pointing at {base})")

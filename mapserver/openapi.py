@@ -103,7 +103,8 @@ SCHEMAS = {
                                                                      "children": MANY}}]}}},
     "Health": {"type": "object", "required": ["status", "database"], "properties": {
         "status": {"enum": ["ok", "unavailable"]}, "database": {"type": "string"}, "postgis": {"type": "string"},
-        "schema": {"type": ["string", "null"]}}},
+        "schema": {"type": ["string", "null"]}, "revision": {"type": ["string", "null"]},
+        "reason": {"type": "string"}}},
     "Layers": {"type": "object", "required": ["layers"], "properties": {"layers": {"type": "array", "items": {
         "type": "object", "required": ["id", "title", "title_en", "minzoom", "maxzoom", "legend", "style"],
         "properties": {"id": {"enum": [layer.id for layer in catalogue.all_layers()]}, "title": {"type": "string"},
@@ -168,7 +169,7 @@ def _pin_paths() -> dict:
 
 PATHS = {
     "/healthz": {"get": {"summary": "Is the app up and can it reach PostGIS?", "responses": {
-        "200": _json(_ref("Health")), "503": _json(_ref("Health"), "database unreachable")}}},
+        "200": _json(_ref("Health")), "503": _json(_ref("Health"), "database unreachable, or schema `behind` the migration head")}}},
     "/api/events": {"get": {
         "summary": "Events matching the filters, newest first, a page at a time (GeoJSON)",
         "parameters": SELECTION_PARAMETERS + [
