@@ -11,6 +11,13 @@ WINDOW = timedelta(minutes=15)  # failures older than this are forgotten
 LOCK = timedelta(minutes=15)
 
 
+def hold(conn: Connection, username: str) -> bool:
+    """Take this name's check for the caller's transaction, or False if another request is checking it now:
+    one guess in flight per name, so parallel requests cannot all read "not locked" before any failure counts."""
+    return conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtextextended('login:' || :u, 0))"),
+                        {"u": username}).scalar_one()
+
+
 def seconds_locked(conn: Connection, username: str) -> int:
     """How long this name stays locked (0: not locked); checked before the password, so a locked name
     answers the same whether or not the guess was right."""

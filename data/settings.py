@@ -62,6 +62,8 @@ class Settings:
     secret_key_file: str = "var/secret_key"
     cookie_secure: bool = False  # session cookie only over HTTPS; set MINQING_COOKIE_SECURE=1 behind TLS
     demo_login: bool = False  # X-Demo-User / ?as= name an account without a password: tests only, never production
+    login_attempts_per_ip: int = 60  # per 15 minutes, any names: one address spraying a password over accounts
+    login_checks: int = 4  # password checks at once per process (argon2id: 64 MiB each); more wait: 503
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto/-Host are believed (ProxyFix)
 
     def __post_init__(self):
@@ -78,6 +80,8 @@ class Settings:
             raise ConfigError(f"MINQING_CONTACT_RETENTION_DAYS must be 0 or more, got {self.contact_retention_days}")
         if not 0 <= self.basemap_maxzoom <= 22:
             raise ConfigError(f"MINQING_BASEMAP_MAXZOOM must be between 0 and 22, got {self.basemap_maxzoom}")
+        if self.login_attempts_per_ip < 1 or not 1 <= self.login_checks <= 64:
+            raise ConfigError("MINQING_LOGIN_ATTEMPTS_PER_IP must be 1 or more and MINQING_LOGIN_CHECKS 1-64")
         if not 0 <= self.trusted_proxies <= 5:
             raise ConfigError(f"MINQING_TRUSTED_PROXIES must be between 0 and 5, got {self.trusted_proxies}")
         if self.basemap_url and not all(f"{{{part}}}" in self.basemap_url for part in "xyz"):
@@ -112,6 +116,8 @@ class Settings:
                 secret_key_file=env.get("MINQING_SECRET_KEY_FILE") or "var/secret_key",
                 cookie_secure=env.get("MINQING_COOKIE_SECURE", "0") == "1",
                 demo_login=env.get("MINQING_DEMO_LOGIN", "0") == "1",
+                login_attempts_per_ip=int(env.get("MINQING_LOGIN_ATTEMPTS_PER_IP", 60)),
+                login_checks=int(env.get("MINQING_LOGIN_CHECKS", 4)),
                 trusted_proxies=int(env.get("MINQING_TRUSTED_PROXIES", 0)),
             )
         except ValueError as exc:

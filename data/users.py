@@ -91,14 +91,33 @@ def find(conn: Connection, username: str) -> Account | None:
 
 
 def active_actor(conn: Connection, username: str) -> Actor | None:
-    """The actor behind a session: re-read each request, so disabling an account ends its sessions at once."""
+    """The actor of an enabled account (None if unknown or disabled)."""
     account = find(conn, username)
     return None if account is None or account.disabled else account.actor
 
 
+def session_epoch(conn: Connection, username: str) -> int | None:
+    """What a new session records: sessions with an older epoch are over (logout, password change, disable)."""
+    return conn.execute(text("SELECT session_epoch FROM app_user WHERE username = :u"), {"u": username}).scalar()
+
+
+def session_actor(conn: Connection, username: str, epoch) -> Actor | None:
+    """The actor behind a session cookie, re-read each request: None once the account is disabled or the
+    session's epoch is behind the account's, so a copied cookie dies with logout or a password change."""
+    if not isinstance(epoch, int) or epoch != session_epoch(conn, username):
+        return None
+    return active_actor(conn, username)
+
+
+def end_sessions(conn: Connection, username: str) -> None:
+    """Every session of this account ends (its cookies carry the old epoch)."""
+    conn.execute(text("UPDATE app_user SET session_epoch = session_epoch + 1 WHERE username = :u"), {"u": username})
+
+
 def set_disabled(conn: Connection, username: str, disabled: bool = True) -> None:
     """Disabling also revokes the account's tokens: a re-enabled account starts with none."""
-    done = conn.execute(text("UPDATE app_user SET disabled = :d WHERE username = :u RETURNING id"),
+    done = conn.execute(text("UPDATE app_user SET disabled = :d, session_epoch = session_epoch + 1 "
+                             "WHERE username = :u RETURNING id"),
                         {"u": username, "d": disabled}).first()
     if done is None:
         raise AccountError(f"no user {username!r}")
@@ -110,7 +129,8 @@ def set_disabled(conn: Connection, username: str, disabled: bool = True) -> None
 def set_password(conn: Connection, username: str, password: str, hashed: str | None = None) -> None:
     """`hashed` lets the demo give many accounts one documented password without hashing it once per account."""
     done = conn.execute(text(
-        "UPDATE app_user SET password_hash = :h, password_changed_at = now() WHERE username = :u RETURNING 1"),
+        "UPDATE app_user SET password_hash = :h, password_changed_at = now(), session_epoch = session_epoch + 1 "
+        "WHERE username = :u RETURNING 1"),
         {"u": username, "h": hashed or hash_password(password)}).first()
     if done is None:
         raise AccountError(f"no user {username!r}")

@@ -1,6 +1,8 @@
 """Authentication at the edge: session login for pages, bearer tokens for the API, and who may skip both."""
 from __future__ import annotations
 
+import threading
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,7 +14,7 @@ from data import api_tokens, login_lockout, users
 from data.settings import Settings
 from data.stored_secrets import stored_secret
 from data.vocab import STAFF_USER_ROLES
-from mapserver import caller, db
+from mapserver import caller, db, ratelimit
 from mapserver.errors import error_body
 
 bp = Blueprint("auth", __name__)
@@ -20,6 +22,7 @@ csrf = CSRFProtect()
 
 # Open to anyone: the citizen's QR channel, Open311 (its own client keys), health, the API description,
 # local assets and the login itself. Everything else needs a logged-in user or a bearer token.
+LOGIN_WINDOW = timedelta(minutes=15)  # MINQING_LOGIN_ATTEMPTS_PER_IP counts attempts in this window
 PUBLIC_BLUEPRINTS = frozenset({"citizen", "open311", "health", "openapi", "assets", "auth"})
 PUBLIC_ENDPOINTS = frozenset({"static"})
 # GETs under these prefixes are API calls (401); other GETs are pages (redirect to the login form)
@@ -44,6 +47,7 @@ def init_app(app: Flask, settings: Settings) -> None:
                       WTF_CSRF_TIME_LIMIT=None)  # the token lives as long as the session
     app.config.setdefault("MINQING_DEMO_LOGIN", settings.demo_login)
     csrf.init_app(app)
+    app.extensions["minqing.login_checks"] = threading.BoundedSemaphore(settings.login_checks)
     app.before_request(_authenticate)
     app.register_blueprint(bp)
 
@@ -67,7 +71,7 @@ def _authenticate():
             return _unauthorized("the token is unknown, expired or revoked")
         return _admit(who)
     if "user" in session:
-        who = users.active_actor(db.connection(), session["user"])
+        who = users.session_actor(db.connection(), session["user"], session.get("epoch"))
         if who is None:
             session.clear()
         else:
@@ -124,39 +128,69 @@ def login():
     return render_template("login.html", next=_safe_next(request.args.get("next")), error=None)
 
 
+def _refused(target: str, status: int, wait: int, error: str):
+    return render_template("login.html", next=target, error=error), status, {"Retry-After": str(wait)}
+
+
+def _checked(conn, username: str, password: str):
+    """The password check, at most `login_checks` at once in this process (argon2id takes 64 MiB each);
+    None when all are busy."""
+    slots = current_app.extensions["minqing.login_checks"]
+    if not slots.acquire(blocking=False):
+        return None
+    try:
+        return (users.check_password(conn, username, password),)
+    finally:
+        slots.release()
+
+
 @bp.post("/login")
 def login_post():
-    """Check the password against the lockout first; a success starts a fresh session."""
+    """Per-address limit, then this name's check held in the transaction (one guess in flight per name), the
+    lockout, the password; a success starts a fresh session."""
     csrf.protect()
     username = (request.form.get("username") or "").strip().lower()
     password = request.form.get("password") or ""
     target = _safe_next(request.form.get("next"))
     if not username or not password:
         return render_template("login.html", next=target, error="请输入用户名和密码 · username and password"), 400
+    settings = current_app.extensions["minqing.settings"]
+    with db.writing() as conn:  # counted in its own transaction: a refused attempt still counts
+        wait = ratelimit.hit(conn, f"login:{request.remote_addr}", settings.login_attempts_per_ip, LOGIN_WINDOW)
+    if wait:
+        return _refused(target, 429, wait, "此地址尝试登录过多，请稍后再试 · too many logins from this address")
     with db.writing() as conn:
+        if not login_lockout.hold(conn, username):
+            return _refused(target, 429, 1, "该用户正在登录，请稍后再试 · this name is being checked, try again")
         locked = login_lockout.seconds_locked(conn, username)
-        who = None if locked else users.check_password(conn, username, password)
+        checked = None if locked else _checked(conn, username, password)
+        if not locked and checked is None:
+            return _refused(target, 503, 1, "登录繁忙，请稍后再试 · busy, try again in a moment")
+        who = None if locked else checked[0]
         if who is None and not locked:
             locked = login_lockout.record_failure(conn, username)
         elif who is not None:
             login_lockout.clear(conn, username)
+            epoch = users.session_epoch(conn, who.username)
     if locked:
         minutes = -(-locked // 60)
-        page = render_template("login.html", next=target,
-                               error=f"尝试次数过多，请 {minutes} 分钟后再试 · too many attempts, try again later")
-        return page, 429, {"Retry-After": str(locked)}
+        return _refused(target, 429, locked, f"尝试次数过多，请 {minutes} 分钟后再试 · too many attempts, try again later")
     if who is None:
         return render_template("login.html", next=target, error="用户名或密码错误 · wrong username or password"), 401
     session.clear()  # a new session id for the new identity (no fixation)
-    session["user"] = who.username
+    session["user"], session["epoch"] = who.username, epoch
     session.permanent = True
     return redirect(target)
 
 
 @bp.post("/logout")
 def logout():
-    """Ends the session; CSRF-checked so another site cannot log a user out."""
+    """Ends the session, and every copy of its cookie (the account's epoch moves on); CSRF-checked so another
+    site cannot log a user out."""
     csrf.protect()
+    if "user" in session and users.session_actor(db.connection(), session["user"], session.get("epoch")):
+        with db.writing() as conn:
+            users.end_sessions(conn, session["user"])
     session.clear()
     return redirect(url_for("auth.login"))
 
@@ -183,7 +217,10 @@ OPENAPI_PATHS = {
                  "responses": {"302": {"description": "logged in; redirected to `next`"},
                                "400": {"description": "missing field or failed CSRF check"},
                                "401": {"description": "wrong username or password (HTML form again)"},
-                               "429": {"description": "locked after repeated failures; see Retry-After"}}}},
+                               "429": {"description": "locked after repeated failures, too many attempts from "
+                                                      "this address, or this name already being checked; see "
+                                                      "Retry-After"},
+                               "503": {"description": "too many password checks at once; see Retry-After"}}}},
     "/logout": {
         "post": {"summary": "Log out (form with csrf_token)", "tags": ["access"], "security": [],
                  "responses": {"302": {"description": "session ended; redirected to the login form"},

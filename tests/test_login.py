@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -23,6 +25,7 @@ def login_app(city_engine):
     with city_engine.begin() as conn:
         conn.execute(text("DELETE FROM app_user WHERE username LIKE 'login_%'"))
         conn.execute(text("DELETE FROM login_failure"))
+        conn.execute(text("DELETE FROM rate_limit WHERE bucket LIKE 'login:%'"))
 
 
 def _district(conn) -> tuple[str, ...]:
@@ -157,3 +160,91 @@ def test_passwords_are_argon2id_and_short_ones_refused(city_engine):
     assert stored is None or stored.startswith("$argon2id$")
     with pytest.raises(users.AccountError):
         users.hash_password("short")
+
+
+def _copied_session(client, login_app):
+    """A second browser holding a copy of this one's session cookie."""
+    thief = login_app.test_client()
+    thief.set_cookie("session", client.get_cookie("session").value)
+    assert thief.get("/api/grids").status_code == 200
+    return thief
+
+
+def test_logout_ends_every_copy_of_the_session_cookie(login_app):
+    client = login_app.test_client()
+    _login(client)
+    thief = _copied_session(client, login_app)
+    assert client.post("/logout", data={"csrf_token": _csrf(client)}).status_code == 302
+    assert thief.get("/api/grids").status_code == 401
+
+
+def test_a_password_change_ends_the_sessions_before_it(login_app, city_engine):
+    client = login_app.test_client()
+    with city_engine.begin() as conn:
+        users.add(conn, "login_pw", "analyst", _district(conn), PASSWORD)
+    _login(client, "login_pw")
+    thief = _copied_session(client, login_app)
+    with city_engine.begin() as conn:
+        users.set_password(conn, "login_pw", "a brand new password")
+    assert thief.get("/api/grids").status_code == 401 and client.get("/api/grids").status_code == 401
+    _login(client, "login_pw", "a brand new password")
+    assert client.get("/api/grids").status_code == 200
+
+
+def test_a_cookie_with_only_the_username_is_refused(login_app):
+    client = login_app.test_client()
+    with client.session_transaction() as session:
+        session["user"] = "login_t"  # what sessions held before epochs: no way to end them
+    assert client.get("/api/grids").status_code == 401
+
+
+def _parallel(login_app, attempts: list[tuple[str, str]], address: str = "127.0.0.1") -> list:
+    """POST /login for each (username, password) at the same moment, each from its own browser."""
+    clients = [login_app.test_client() for _ in attempts]
+    tokens = [_csrf(c) for c in clients]
+    start = threading.Barrier(len(attempts))
+
+    def attempt(i):
+        start.wait()
+        username, password = attempts[i]
+        return clients[i].post("/login", data={"username": username, "password": password, "csrf_token": tokens[i]},
+                               environ_base={"REMOTE_ADDR": address})
+
+    with ThreadPoolExecutor(len(attempts)) as pool:
+        return list(pool.map(attempt, range(len(attempts))))
+
+
+def test_parallel_guesses_get_no_more_than_the_lockout_allows(login_app, city_engine):
+    with city_engine.begin() as conn:
+        users.add(conn, "login_race", "analyst", _district(conn), PASSWORD)
+    answers = [r.status_code for r in _parallel(login_app, [("login_race", f"guess number {i}") for i in range(12)],
+                                                "192.0.2.10")]
+    answers += [_login(login_app.test_client(), "login_race", f"late guess {i}").status_code for i in range(6)]
+    assert answers.count(401) <= 5 and set(answers) <= {401, 429, 503}, answers
+    with city_engine.connect() as conn:
+        assert conn.execute(text("SELECT locked_until > now() FROM login_failure WHERE username = 'login_race'")).scalar()
+
+
+def test_one_address_spraying_many_names_is_limited(city_engine):
+    url = city_engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, tick_seconds=0, login_attempts_per_ip=3),
+                     {"TESTING": True, "SECRET_KEY": "login-tests"})
+    client = app.test_client()
+    answers = [client.post("/login", data={"username": f"login_spray{i}", "password": "Password123!",
+                                           "csrf_token": _csrf(client)}, environ_base={"REMOTE_ADDR": "192.0.2.20"})
+               for i in range(5)]
+    assert [r.status_code for r in answers] == [401, 401, 401, 429, 429]
+    assert int(answers[-1].headers["Retry-After"]) > 0
+    other = client.post("/login", data={"username": "login_spray9", "password": "Password123!",
+                                        "csrf_token": _csrf(client)}, environ_base={"REMOTE_ADDR": "192.0.2.21"})
+    assert other.status_code == 401
+
+
+def test_password_checks_at_once_are_capped(city_engine):
+    url = city_engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, tick_seconds=0, login_checks=1, pool_size=10),
+                     {"TESTING": True, "SECRET_KEY": "login-tests"})
+    answers = _parallel(app, [(f"login_busy{i}", "not a password") for i in range(6)], "192.0.2.30")
+    codes = [r.status_code for r in answers]
+    assert 401 in codes and 503 in codes and set(codes) == {401, 503}, codes
+    assert all(r.headers["Retry-After"] == "1" for r in answers if r.status_code == 503)

@@ -24,6 +24,8 @@ class AppUser(Base):
     created_at: Mapped[datetime] = mapped_column(server_default="now()")
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"))
     password_changed_at: Mapped[datetime | None]
+    session_epoch: Mapped[int] = mapped_column(server_default="0", comment=(
+        "Bumped by logout, password change and disabling: sessions carrying an older value are refused."))
 
 
 class ApiToken(Base):
