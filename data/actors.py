@@ -4,6 +4,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class CaseScope(tuple):
+    """A department handler's grid codes, narrowed to the cases dispatched to its department: a tuple, so
+    every grid-only reader keeps working, and event readers (`event_query.scope_clause`) read `department_id`."""
+
+    department_id: int | None
+
+    def __new__(cls, codes, department_id: int | None):
+        scope = super().__new__(cls, codes)
+        scope.department_id = department_id
+        return scope
+
+    def __repr__(self) -> str:  # names the department in ETags and cache keys built from str(scope)
+        return f"CaseScope({tuple(self)!r}, department_id={self.department_id!r})"
+
+
 @dataclass(frozen=True)
 class Actor:
     username: str
@@ -19,7 +34,9 @@ class Actor:
     @property
     def scope_filter(self) -> tuple[str, ...] | None:
         """What readers take as `scope`: None for everything, else the grid codes whose subtrees are visible."""
-        return None if self.sees_everything else self.scope
+        if self.sees_everything:
+            return None
+        return CaseScope(self.scope, self.department_id) if self.role == "department" else self.scope
 
 
 SYSTEM = Actor("system", "system")  # tick: deadlines passing, nobody in particular

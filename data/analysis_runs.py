@@ -15,6 +15,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from data import emerging as trends
+from data.actors import CaseScope
 from data import heat as kde
 from data import hotspots as gi
 from data.selection import EventSelection
@@ -42,6 +43,15 @@ def selection_params(selection: EventSelection) -> dict:
     return {"category": sorted(selection.category), "source": sorted(selection.source),
             "from": selection.start.isoformat() if selection.start else None,
             "to": selection.end.isoformat() if selection.end else None}
+
+
+def scope_params(scope: tuple[str, ...] | None) -> dict:
+    """What a run records of the scope it was computed over (tiles show it only to that scope): the sorted
+    grid codes (None: everything) and, for a department's scope, the department (its cases only)."""
+    out = {"scope": sorted(scope) if scope is not None else None}
+    if isinstance(scope, CaseScope):
+        out["department"] = scope.department_id
+    return out
 
 
 def key_of(kind: str, params: dict) -> str:
@@ -88,7 +98,7 @@ def hotspots(conn: Connection, selection: EventSelection, resolution: int = gi.D
              scope: tuple[str, ...] | None = None, refresh: bool = False) -> Run:
     """The stored Gi* run for these parameters and the current events, computed if there is none."""
     params = {**selection_params(selection), "resolution": resolution if unit == "h3" else None,
-              "permutations": permutations, "unit": unit, "scope": sorted(scope) if scope is not None else None}
+              "permutations": permutations, "unit": unit, **scope_params(scope)}
     version = event_version(conn)
     if not refresh and (run := find(conn, "hotspots", params, version)):
         return run
@@ -103,7 +113,7 @@ def emerging(conn: Connection, selection: EventSelection, resolution: int = gi.D
              weeks: int = 52, end=None, scope: tuple[str, ...] | None = None) -> Run:
     """Emerging-trend classes per hexagon over `weeks` weeks ending at `end` (default: the newest event)."""
     params = {**selection_params(selection), "resolution": resolution, "weeks": weeks,
-              "end": end.isoformat() if end else None, "scope": sorted(scope) if scope is not None else None}
+              "end": end.isoformat() if end else None, **scope_params(scope)}
     version = event_version(conn)
     if run := find(conn, "emerging", params, version):
         return run
@@ -123,7 +133,7 @@ def emerging(conn: Connection, selection: EventSelection, resolution: int = gi.D
 def heat(conn: Connection, selection: EventSelection, cell_m: float = kde.DEFAULT_CELL_M,
          bandwidth_m: float = kde.DEFAULT_BANDWIDTH_M, scope: tuple[str, ...] | None = None) -> Run:
     params = {**selection_params(selection), "cell_m": cell_m, "bandwidth_m": bandwidth_m,
-              "scope": sorted(scope) if scope is not None else None}
+              **scope_params(scope)}
     version = event_version(conn)
     if run := find(conn, "heat", params, version):
         return run

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from data.actors import CaseScope
 from data.event_query import scope_clause
 from data.selection import BadSelection
 
@@ -24,11 +25,15 @@ class Missed:
     newest: int  # the newest log id when asked; a listener that reloads resumes from here
 
 
-def visible(grid: str | None, scope: tuple[str, ...] | None) -> bool:
-    """What `scope_clause` decides in SQL, for one message: a grid in one of the scope's subtrees.
+def visible(grid: str | None, scope: tuple[str, ...] | None, departments: list[int] | None = None) -> bool:
+    """What `scope_clause` decides in SQL, for one message: a grid in one of the scope's subtrees and, for a
+    department's scope, the department among the event's `departments`. The messages don't carry those yet
+    (event_log_message, migration 0006), so a department gets no live message: it replays from `missed`.
     Events outside every grid are for those who see everything."""
     if scope is None:
         return True
+    if isinstance(scope, CaseScope) and scope.department_id not in (departments or ()):
+        return False
     return grid is not None and any(grid == s or grid.startswith(s + ".") for s in scope)
 
 

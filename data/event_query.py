@@ -10,6 +10,7 @@ from types import MappingProxyType
 import orjson
 from sqlalchemy import Connection, text
 
+from data.actors import CaseScope
 from data.selection import BadSelection, EventSelection
 
 MAX_LIMIT = 1_000
@@ -47,12 +48,22 @@ class Page:
     next_cursor: str | None
 
 
-def scope_clause(scope: tuple[str, ...] | None, e: str = "e") -> tuple[str, dict]:
-    """None: everything; otherwise only events whose current grid lies in one of the scope's subtrees."""
+def grid_scope_clause(scope: tuple[str, ...] | None, alias: str) -> tuple[str, dict]:
+    """None: everything; otherwise only rows (pins, houses) whose grid lies in one of the scope's subtrees."""
     if scope is None:
         return "", {}
-    return (f" AND EXISTS (SELECT 1 FROM grid sc WHERE sc.id = {e}.grid_id AND sc.path <@ CAST(:scope AS ltree[]))",
+    return (f" AND EXISTS (SELECT 1 FROM grid sc WHERE sc.id = {alias}.grid_id AND sc.path <@ CAST(:scope AS ltree[]))",
             {"scope": list(scope)})
+
+
+def scope_clause(scope: tuple[str, ...] | None, e: str = "e") -> tuple[str, dict]:
+    """The events a scope may read: in its grids' subtrees and, for a department's scope (`CaseScope`), only
+    the cases dispatched to that department, alone or jointly (a NULL department sees none)."""
+    sql, params = grid_scope_clause(scope, e)
+    if isinstance(scope, CaseScope):
+        sql += f" AND ({e}.department_id = :scope_department OR :scope_department = ANY({e}.joint_department_ids))"
+        params["scope_department"] = scope.department_id
+    return sql, params
 
 
 def _encode(sort: str, key, event_id: int) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 from data import idcard, pii, pii_audit, pii_store
 from data.actors import Actor
 from data.errors import Forbidden, NotFound, Refused
-from data.event_query import scope_clause
+from data.event_query import grid_scope_clause
 from data.pii import Keyring
 from data.vocab import PERSON_LEVEL_ROLES
 
@@ -38,7 +38,7 @@ def _person_level(actor: Actor) -> None:
 
 
 def _records(conn: Connection, actor: Actor, where: str, params: dict) -> list[dict]:
-    scope_sql, scope_params = scope_clause(actor.scope_filter, "h")
+    scope_sql, scope_params = grid_scope_clause(actor.scope_filter, "h")
     return [dict(r) for r in conn.execute(text(RECORD_SQL.format(where=where, scope=scope_sql)),
                                           {**params, **scope_params}).mappings()]
 
@@ -63,7 +63,7 @@ def reveal(conn: Connection, keys: Keyring, actor: Actor, person_id: int, purpos
     """The full values asked for, after the access-log row is written (same transaction: no row, no reveal)."""
     if actor.role not in REVEAL_ROLES:
         raise Forbidden("only grid leaders and grid workers may see full ID numbers and phone numbers")
-    scope_sql, scope_params = scope_clause(actor.scope_filter, "h")
+    scope_sql, scope_params = grid_scope_clause(actor.scope_filter, "h")
     row = conn.execute(text(  # existence first: outside the scope it is a 404 whatever the body says
         f"SELECT {', '.join(f'p.{f}_sealed' for f in REVEALABLE)} FROM person p "
         f"JOIN household hh ON hh.id = p.household_id JOIN house h ON h.id = hh.house_id "

@@ -20,7 +20,8 @@ class Band:
     The SQL selects FROM the CTE `env` (env.bbox: the tile and its buffer in SRID 4326; env.tile:
     the exact tile in SRID 3857) and may use :z and the filter parameters. `{filters}` becomes the
     AND-ed filter clauses the layer's own code builds (never user text); `{in_scope_pin:EXPR}` and
-    `{in_scope_grid:EXPR}` become the caller's scope test on a pin's grid id or a grid's path.
+    `{in_scope_grid:EXPR}` become the caller's scope test on a pin's grid id or a grid's path;
+    `{in_department:ALIAS}` on an event row keeps a department's own cases.
     """
 
     minzoom: int

@@ -31,7 +31,7 @@ SELECT e.id, e.title, e.category, e.status, e.source, e.level, e.overdue, e.is_m
        to_char(e.reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') AS reported_at,
        {SEVERITY} AS severity, e.geom
 FROM event e, env
-WHERE e.geom && env.bbox {{filters}} {{in_scope_pin:e.grid_id}}
+WHERE e.geom && env.bbox {{filters}} {{in_scope_pin:e.grid_id}} {{in_department:e}}
 """
 POINT_COLUMNS = ("id", "title", "category", "status", "source", "level", "overdue", "is_major", "reported_at",
                  "severity")
@@ -40,8 +40,9 @@ LAYER = Layer(
     id="events", title="事件", title_en="events", geometry="point", reads=("grid", "event", "department"),
     bands=(
         per_cell_band(8, 13, f"SELECT e.grid_id, {counts('e')} FROM event e "
-                             "WHERE e.grid_id IN (SELECT id FROM placed) {filters} GROUP BY e.grid_id", COUNT_COLUMNS),
-        clustered_band(14, 16, "event", "e", "e.status, e.overdue, e.is_major", counts(""), COUNT_COLUMNS),
+                             "WHERE e.grid_id IN (SELECT id FROM placed) {filters} {in_department:e} GROUP BY e.grid_id", COUNT_COLUMNS),
+        clustered_band(14, 16, "event", "e", "e.status, e.overdue, e.is_major", counts(""), COUNT_COLUMNS,
+                       where="{filters} {in_department:e}"),
         Band(17, 22, POINT_SQL, POINT_COLUMNS),
     ),
     properties={

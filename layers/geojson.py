@@ -11,7 +11,7 @@ from sqlalchemy import Connection, text
 
 from layers.catalogue import Layer
 from layers.errors import BadFilter, BadTileRequest
-from layers.tiles import band_sql, json_properties
+from layers.tiles import band_sql, json_properties, scope_values
 
 GEOJSON_SQL = """
 WITH env AS (
@@ -36,8 +36,7 @@ def feature_collection(conn: Connection, layer: Layer, bbox: tuple[float, float,
     sql = GEOJSON_SQL.format(band=band_sql(band, filter_sql, restricted=scope is not None),
                              properties=json_properties(layer, role, layer.visible(role, z)))
     values = {"west": west, "south": south, "east": east, "north": north, "z": z, **(params or {})}
-    if scope is not None:
-        values["scope"] = list(scope)
+    values.update(scope_values(scope))
     rows = conn.execute(text(sql), values).all()
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": r.properties or {},

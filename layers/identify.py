@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 
 from layers.catalogue import Layer
 from layers.errors import BadFilter
-from layers.tiles import band_sql, json_properties
+from layers.tiles import band_sql, json_properties, scope_values
 
 MAX_RADIUS_M = 500.0
 MAX_FEATURES = 20
@@ -55,8 +55,7 @@ def identify(conn: Connection, layer: Layer, lon: float, lat: float, role: str, 
                               properties=json_properties(layer, role, columns), hit=hit, limit=MAX_FEATURES)
     # Web Mercator metres stretch by 1/cos(lat): reach far enough that the true radius fits in the box
     values = {"lon": lon, "lat": lat, "radius": radius, "reach": radius * 2.5}
-    if scope is not None:
-        values["scope"] = list(scope)
+    values.update(scope_values(scope))
     rows = conn.execute(text(sql), values).all()
     return [{"type": "Feature", "properties": {"layer": layer.id, **(r.properties or {})},
              "geometry": r.geometry if isinstance(r.geometry, dict) else json.loads(r.geometry)} for r in rows]

@@ -60,10 +60,10 @@ def per_cell_band(minzoom: int, maxzoom: int, aggregate: str, columns: tuple[str
 
 
 def clustered_band(minzoom: int, maxzoom: int, table: str, alias: str, row_columns: str, summary: str,
-                   columns: tuple[str, ...], cells: int = 64) -> Band:
-    """`{filters}` stays in the SQL for the tile renderer to fill."""
+                   columns: tuple[str, ...], cells: int = 64, where: str = "{filters}") -> Band:
+    """`{filters}` (and any other placeholder in `where`) stays in the SQL for the tile renderer to fill."""
     sql = (CLUSTERED.replace("{columns}", row_columns).replace("{table}", table).replace("{alias}", alias)
-           .replace("{where}", "{filters}").replace("{summary}", summary).replace("{cells}", str(cells)))
+           .replace("{where}", where).replace("{summary}", summary).replace("{cells}", str(cells)))
     return Band(minzoom, maxzoom, sql, columns, aggregate=True)
 
 

@@ -20,7 +20,7 @@ WITH g AS (
   SELECT g.id, count(*) AS open, count(*) FILTER (WHERE e.overdue) AS overdue,
          count(*) FILTER (WHERE e.is_major) AS major
   FROM g JOIN grid leaf ON leaf.path <@ g.path JOIN event e ON e.grid_id = leaf.id
-  WHERE e.status NOT IN {CLOSED} {{{{filters}}}}
+  WHERE e.status NOT IN {CLOSED} {{{{filters}}}} {{{{in_department:e}}}}
   GROUP BY g.id
 )
 SELECT g.code, g.name, g.level, coalesce(c.open, 0) AS open, coalesce(c.overdue, 0) AS overdue,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from data.actors import CaseScope
 from layers import datum as datums
 from layers.catalogue import Layer
 from layers.errors import BadTileRequest
@@ -67,6 +68,14 @@ def check_zoom(layer: Layer, tile: TileAddress) -> None:
         raise BadTileRequest(f"layer {layer.id} is served at zooms {layer.minzoom}–{layer.maxzoom}, not {tile.z}", "z")
 
 
+_CASE_SCOPE = re.compile(r"\{in_department:([a-z_]+)\}")
+_RUN_SCOPE = re.compile(r"\{run_scope:([a-z_]+)\}")
+# an analysis run (data/analysis_runs.py) shows to the scope it was computed for: the same grid codes (in
+# any order) and department, or for an unrestricted caller a run computed over everything
+_RUN_FOR = (" AND {r}.params->'scope' <> 'null'::jsonb AND (SELECT array_agg(x ORDER BY x) FROM"
+            " jsonb_array_elements_text({r}.params->'scope') x) = (SELECT array_agg(x ORDER BY x) FROM"
+            " unnest(CAST(:scope AS text[])) x) AND ({r}.params->>'department')::bigint IS NOT DISTINCT FROM"
+            " CAST(:scope_department AS bigint)")
 _PIN_SCOPE = re.compile(r"\{in_scope_pin:([a-z_.]+)\}")
 _GRID_SCOPE = re.compile(r"\{in_scope_grid:([a-z_.]+)\}")
 
@@ -78,10 +87,25 @@ def scoped(sql: str, scope: tuple[str, ...] | None) -> str:
     grids inside them; the codes travel as the bound parameter :scope, never as SQL text.
     """
     if scope is None:
-        return _GRID_SCOPE.sub("", _PIN_SCOPE.sub("", sql))
+        sql = _RUN_SCOPE.sub(lambda m: f" AND {m.group(1)}.params->'scope' = 'null'::jsonb", sql)
+        return _GRID_SCOPE.sub("", _PIN_SCOPE.sub("", _CASE_SCOPE.sub("", sql)))
+    sql = _RUN_SCOPE.sub(lambda m: _RUN_FOR.format(r=m.group(1)), sql)
+    # `{in_department:e}` on an event row: a department's scope reads only the cases dispatched to it
+    sql = _CASE_SCOPE.sub(lambda m: (f" AND (CAST(:scope_department AS bigint) IS NULL OR {m.group(1)}.department_id"
+                                     f" = :scope_department OR :scope_department = ANY({m.group(1)}.joint_department_ids))"),
+                          sql)
     sql = _PIN_SCOPE.sub(lambda m: " AND EXISTS (SELECT 1 FROM grid s WHERE s.id = " + m.group(1)
                          + " AND s.path <@ CAST(:scope AS ltree[]))", sql)
     return _GRID_SCOPE.sub(lambda m: " AND " + m.group(1) + " <@ CAST(:scope AS ltree[])", sql)
+
+
+def scope_values(scope: tuple[str, ...] | None) -> dict:
+    """The bound parameters of a restricted band: its grid codes and, for a department, its id (-1: none)."""
+    if scope is None:
+        return {}
+    department = (scope.department_id if scope.department_id is not None else -1) \
+        if isinstance(scope, CaseScope) else None
+    return {"scope": list(scope), "scope_department": department}
 
 
 def band_sql(band, filter_sql: str = "", restricted: bool = False) -> str:
@@ -116,6 +140,5 @@ def render(conn: Connection, layer: Layer, tile: TileAddress, role: str, filter_
     datum = datums.parse_datum(datum)
     statement = text(tile_sql(layer, tile.z, role, filter_sql, restricted=scope is not None, datum=datum))
     values = {"z": tile.z, "x": tile.x, "y": tile.y, **datums.params(tile.z, tile.x, tile.y, datum), **(params or {})}
-    if scope is not None:
-        values["scope"] = list(scope)
+    values.update(scope_values(scope))
     return bytes(conn.execute(statement, values).scalar_one() or b"")

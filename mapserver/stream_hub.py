@@ -69,7 +69,7 @@ class Hub:
             subscribers = list(self._subscribers)
         bulk = event_feed.is_bulk(message)
         for sub in subscribers:
-            if bulk or event_feed.visible(message.get("grid"), sub.scope):
+            if bulk or event_feed.visible(message.get("grid"), sub.scope, message.get("departments")):
                 try:
                     sub.queue.put_nowait(message)
                 except queue.Full:

@@ -61,13 +61,17 @@ def get_tile(client, layer, z, x, y, role="commander", **query):
 
 @pytest.fixture(scope="module", autouse=True)
 def stored_analyses(city_engine):
-    """The hotspots, emerging and heat layers draw the latest stored run: store one of each."""
+    """The hotspots, emerging and heat layers draw the latest stored run for the caller's scope: store one of
+    each over everything and over the district (the demo users' scope)."""
     from data import analysis_runs
     from data.selection import EventSelection
 
     with city_engine.begin() as conn:
+        district = conn.execute(text("SELECT code FROM grid WHERE level = 'district' AND valid_to IS NULL")).scalar_one()
         for kind in analysis_runs.KINDS:
-            getattr(analysis_runs, kind)(conn, EventSelection(), **({"permutations": 99} if kind == "hotspots" else {}))
+            for scope in (None, (district,)):
+                getattr(analysis_runs, kind)(conn, EventSelection(), scope=scope,
+                                             **({"permutations": 99} if kind == "hotspots" else {}))
 
 
 @pytest.fixture(scope="module")
