@@ -52,8 +52,9 @@ def page():
     assets.page_head(m, "analyst")
     categories = conn.execute(text("SELECT code, name FROM event_category ORDER BY code")).all()
     communities = conn.execute(text(
-        "SELECT code, name FROM grid WHERE valid_to IS NULL AND level IN ('street', 'community') ORDER BY code"
-    )).all()
+        "SELECT code, name FROM grid WHERE valid_to IS NULL AND level IN ('street', 'community') "
+        "AND (CAST(:scope AS ltree[]) IS NULL OR path <@ CAST(:scope AS ltree[])) ORDER BY code"),
+        {"scope": list(who.scope_filter) if who.scope_filter is not None else None}).all()
     root.html.add_child(folium.Element(render_template(
         "analyst_panel.html", categories=categories, statuses=EVENT_STATUSES, sources=EVENT_SOURCES,
         grids=communities)), name="analyst_panel")

@@ -5,21 +5,21 @@ from flask import Blueprint, jsonify, render_template
 
 from data import summary
 from data.vocab import DEDICATED_FOR, LEVELS
-from mapserver import db
+from mapserver import caller, db
 
 bp = Blueprint("overview", __name__)
 
 
 @bp.get("/overview")
 def page():
-    conn = db.connection()
+    conn, scope = db.connection(), caller.staff_only().scope_filter
     return render_template(
-        "overview.html", grids=summary.grid_counts(conn), totals=summary.totals(conn),
+        "overview.html", grids=summary.grid_counts(conn, scope), totals=summary.totals(conn, scope),
         levels=LEVELS, dedicated=DEDICATED_FOR,
     )
 
 
 @bp.get("/api/overview")
 def as_json():
-    conn = db.connection()
-    return jsonify(totals=summary.totals(conn), grids=summary.grid_counts(conn))
+    conn, scope = db.connection(), caller.staff_only().scope_filter
+    return jsonify(totals=summary.totals(conn, scope), grids=summary.grid_counts(conn, scope))
