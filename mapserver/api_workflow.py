@@ -5,19 +5,21 @@ reason (and for 409 the transitions allowed instead), and leave the database as 
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request, send_file, url_for
 from sqlalchemy import text
 
-from data import event_record, event_stats, media, workflow
-from data.errors import Refused
+from data import event_query, event_record, event_stats, media, workflow
+from data.errors import Forbidden, Refused
 from data.intake import MAX_KEY, NewReport, submit, to_wgs84_checked
 from mapserver import caller, db
 from mapserver.api_events import point_feature
 
 bp = Blueprint("api_workflow", __name__)
+REPORTING_ROLES = ("grid_worker", "grid_leader", "admin")  # who files field reports (source grid_worker)
 
 
 @bp.before_request
@@ -79,6 +81,8 @@ def _priority(body: dict) -> int:
 def report():
     """A grid worker's report: JSON, or multipart with photos; `Idempotency-Key` makes retries safe."""
     who = caller.staff_only()
+    if who.role not in REPORTING_ROLES:
+        raise Forbidden("reports from the field are filed by grid workers and grid leaders", "role")
     body = _body()
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 0 < len(key) <= MAX_KEY:
@@ -93,6 +97,10 @@ def report():
                             .encode()).hexdigest()
     with db.writing() as conn:
         done = submit(conn, new, actor=who, idempotency_key=key, body_sha256=digest)
+        if who.scope_filter is not None and not _in_scope(conn, done.id, who.scope_filter):
+            raise Forbidden("the place is outside your grids", "location")  # rolls the report back
+        if done.possible_duplicate_of and not _in_scope(conn, done.possible_duplicate_of, who.scope_filter):
+            done = dataclasses.replace(done, possible_duplicate_of=None)
         if done.created and checked:
             media.save_photos(conn, _settings(), done.id, checked, who.username)
         photos = media.photo_ids(conn, done.id) if checked or not done.created else []
@@ -102,6 +110,13 @@ def report():
     if not done.created:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _in_scope(conn, event_id: int, scope) -> bool:
+    """Whether the caller's scope reads this event (its grid in the scope; outside every grid: nobody scoped)."""
+    where, params = event_query.scope_clause(scope)
+    return conn.execute(text(f"SELECT 1 FROM event e WHERE e.id = :id {where}"), {"id": event_id, **params}) \
+        .first() is not None
 
 
 def _filed(done, photos: list[int]) -> dict:
@@ -361,5 +376,6 @@ REPORT_DOC = {"post": {
         **{str(code): {"description": why, "content": {"application/json": {"schema": {
             "$ref": "#/components/schemas/Error"}}}} for code, why in (
             (400, "bad input: unknown category, coordinates out of range or swapped, no description"),
-            (403, "citizens report by QR code"), (413, "photo too large"), (415, "photo not a JPEG/PNG/WebP"),
+            (403, "only grid workers, grid leaders and admins file reports, and only inside their grids "
+                  "(a place outside every grid: admins only)"), (413, "photo too large"), (415, "photo not a JPEG/PNG/WebP"),
             (422, "Idempotency-Key reused with a different body"))}}}}

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from mapserver.body_fields import WRITES, openapi_path
 from mapserver.strict_json import MAX_JSON_BYTES
 
+REPORTER = {"X-Demo-User": "worker1"}  # POST /api/events is for grid staff; the report fixture is in its cell
 SERVER_OWNED = ("status", "grid_id", "reported_grid_id", "version", "id", "rev", "created_by", "reported_at")
 # what each path parameter is filled with: things that exist in the tiny city
 PATH_VALUES = {"event_id": "event", "code": "cell", "category": "category", "grid_code": "cell",
@@ -98,12 +99,12 @@ def report(city_engine) -> dict:
 def test_a_valid_report_carrying_a_server_owned_field_writes_nothing(client, city_engine, report, own_events,
                                                                      field, value):
     before = ledger_state(city_engine)
-    response = client.post("/api/events", json={**report, field: value})
+    response = client.post("/api/events", headers=REPORTER, json={**report, field: value})
     assert response.status_code == 400 and response.get_json()["error"]["field"] == field
-    form = client.post("/api/events", data={**{k: str(v) for k, v in report.items()}, field: str(value)})
+    form = client.post("/api/events", headers=REPORTER, data={**{k: str(v) for k, v in report.items()}, field: str(value)})
     assert form.status_code == 400 and form.get_json()["error"]["field"] == field
     assert ledger_state(city_engine) == before
-    assert client.post("/api/events", json=report).status_code == 201  # the same body without it is filed
+    assert client.post("/api/events", headers=REPORTER, json=report).status_code == 201  # the same body without it is filed
 
 
 def test_nested_unknown_fields_are_named_with_their_path(client, known):
@@ -111,7 +112,7 @@ def test_nested_unknown_fields_are_named_with_their_path(client, known):
                            json={"grids": [{"code": known["cell"], "geometry": None, "grid_id": 4}]})
     assert response.status_code == 400
     assert response.get_json()["error"]["field"] == "grids[0].grid_id"
-    point = client.post("/api/events", json={"category": "x", "description": "x",
+    point = client.post("/api/events", headers=REPORTER, json={"category": "x", "description": "x",
                                               "location": {"type": "Point", "coordinates": [1, 2], "crs": "x"}})
     assert point.status_code == 400 and point.get_json()["error"]["field"] == "location.crs"
 
@@ -153,7 +154,7 @@ def test_a_json_body_over_its_limit_is_a_413_with_the_limit(client, city_engine)
 
 def test_a_photo_upload_over_the_app_limit_is_a_413(app, client, report):
     limit = app.config["MAX_CONTENT_LENGTH"]
-    response = client.post("/api/events", data={**{k: str(v) for k, v in report.items()}, "note": "x" * (limit + 1)})
+    response = client.post("/api/events", headers=REPORTER, data={**{k: str(v) for k, v in report.items()}, "note": "x" * (limit + 1)})
     assert response.status_code == 413 and response.get_json()["error"]["reason"]
 
 

@@ -46,7 +46,7 @@ def test_a_restart_answers_503_fast_and_the_first_request_after_it_succeeds(priv
         for path in READS + ["/healthz"]:
             response, elapsed = timed(lambda: client.get(path))
             assert_unavailable(response, elapsed, limit=settings.connect_timeout_s + 1)
-        response, elapsed = timed(lambda: client.post("/api/events", json={
+        response, elapsed = timed(lambda: client.post("/api/events", headers={"X-Demo-User": "worker1"}, json={
             "category": "noise", "description": "停电时上报", "lon": 103.8, "lat": 36.05}))
         assert_unavailable(response, elapsed, limit=settings.connect_timeout_s + 1)
     finally:
