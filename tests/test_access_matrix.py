@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import re
 
 import pytest
@@ -198,3 +199,197 @@ def _fingerprint(engine) -> tuple:
         return conn.execute(text(
             "SELECT (SELECT count(*) FROM event_log), (SELECT max(rev) FROM event), (SELECT count(*) FROM grid), "
             "(SELECT count(*) FROM department_rating)")).one()
+
+
+# --- nothing from outside the scope in lists, aggregates and tiles ----------------------------------------
+
+GRID_CODE = re.compile(r"(?<![\d.])\d{6}(?:\.\d{3})+(?![\d.])")  # below the district (bare 6 digits: colours)
+# reference outlines every staff role is shown whole (no scope placeholder in their SQL): not the scope's data
+OUTLINES = ("communities", "streets", "cells")
+EVENT_REF = re.compile(r"\bE\d{8}\b")
+COLLECTION_BODIES = {"/search": {}, "/search/export": {}}
+QUERY = {"/api/identify": "?radius=2000&lon={lon}&lat={lat}", "/api/events": "?limit=1000",
+         "/api/events/export": "?format=csv", "/api/stats/events": "?by=grid&level=cell"}
+
+
+@pytest.fixture(scope="module")
+def worker_view(city_engine, objects):
+    """What worker1 may name: codes of its cell's subtree and ancestors, refs of its events, the out-of-scope
+    grid's centre and the tile over it."""
+    with city_engine.connect() as conn:
+        mine = objects["grid_in"]
+        codes = set(conn.execute(text(
+            "SELECT code FROM grid g WHERE g.path <@ (SELECT path FROM grid WHERE code = :m AND valid_to IS NULL) "
+            "OR (SELECT path FROM grid WHERE code = :m AND valid_to IS NULL) <@ g.path"), {"m": mine}).scalars())
+        refs = set(conn.execute(text("SELECT e.ref FROM event e JOIN grid g ON g.id = e.grid_id "
+                                     "WHERE g.code LIKE :m || '%'"), {"m": mine}).scalars())
+        ids = set(conn.execute(text("SELECT e.id FROM event e JOIN grid g ON g.id = e.grid_id "
+                                    "WHERE g.code LIKE :m || '%'"), {"m": mine}).scalars())
+        lon, lat = conn.execute(text("SELECT ST_X(e.geom), ST_Y(e.geom) FROM event e WHERE e.id = :e"),
+                                {"e": objects["event_out"]}).one()
+    return {"codes": codes, "refs": refs, "ids": ids, "lon": lon, "lat": lat}
+
+
+def assert_nothing_outside(body: str, view: dict, what: str) -> None:
+    outside_codes = {c for c in GRID_CODE.findall(body) if c not in view["codes"]}
+    assert not outside_codes, (what, sorted(outside_codes)[:5])
+    outside_refs = set(EVENT_REF.findall(body)) - view["refs"]
+    assert not outside_refs, (what, sorted(outside_refs)[:5])
+
+
+COLLECTIONS = [(m, p) for m, p in STAFF_OPS if "{" not in p and p != "/stream"
+               and (m == "GET" or p.endswith(tuple(COLLECTION_BODIES)))]
+
+
+@pytest.mark.parametrize("method,path", COLLECTIONS, ids=[f"{m} {p}" for m, p in COLLECTIONS])
+def test_lists_and_aggregates_hold_nothing_from_outside_the_scope(access_app, tokens, worker_view, method, path):
+    url = path + QUERY.get(path, "").format(**worker_view)
+    response = call(access_app.test_client(), method, url, tokens["grid_worker"])
+    assert response.status_code < 500
+    if response.status_code == 200:
+        body = response.get_data(as_text=True)
+        if path == "/analyst":  # its map draws every cell's outline (OUTLINES); its grid picker is the scope's
+            body = " ".join(re.findall(r"<option[^>]*>", body))
+        assert_nothing_outside(body, worker_view, url)
+
+
+def test_overview_counts_only_the_scope(access_app, tokens, worker_view, objects):
+    body = call(access_app.test_client(), "GET", "/api/overview", tokens["grid_worker"]).get_json()
+    assert {g["code"] for g in body["grids"]} <= worker_view["codes"] and body["grids"]
+    everyone = call(access_app.test_client(), "GET", "/api/overview", tokens["commander"]).get_json()
+    assert body["totals"]["events"] == len(worker_view["ids"]) < everyone["totals"]["events"]
+
+
+def _tile_for(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """The Web Mercator tile holding lon/lat at zoom z."""
+    n = 2 ** z
+    return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+@pytest.mark.parametrize("z", [10, 13, 15, 18])
+def test_tiles_hold_nothing_from_outside_the_scope(access_app, tokens, worker_view, city_engine, z):
+    """Every layer's tile over the other community's event, decoded: no code, event id or ref of theirs."""
+    import mapbox_vector_tile
+
+    from layers import catalogue
+    x, y = _tile_for(worker_view["lon"], worker_view["lat"], z)
+    client = access_app.test_client()
+    for layer in catalogue.all_layers():
+        if not layer.minzoom <= z <= layer.maxzoom or layer.id in OUTLINES:
+            continue
+        response = call(client, "GET", f"/tiles/{layer.id}/{z}/{x}/{y}.pbf", tokens["grid_worker"])
+        assert response.status_code in (200, 204), (layer.id, response.status_code)
+        if response.status_code == 204:
+            continue
+        decoded = mapbox_vector_tile.decode(response.data)
+        for feature in decoded.get(layer.id, {}).get("features", []):
+            props = feature["properties"]
+            if "code" in props:
+                assert props["code"] in worker_view["codes"], (layer.id, props)
+            if layer.id == "events" and "id" in props:
+                assert props["id"] in worker_view["ids"], (layer.id, props)
+
+
+def test_analysis_tiles_show_only_runs_of_the_callers_scope(access_app, tokens, worker_view, city_engine):
+    """A whole-city hotspot run (the commander's) is not what worker1's hotspot tiles show, even over its cell
+    (its cells' scores and counts were computed from the whole city's events)."""
+    import mapbox_vector_tile
+    client = access_app.test_client()
+    assert call(client, "GET", "/api/analysis/hotspots?unit=grid", tokens["commander"]).status_code == 200
+    with city_engine.connect() as conn:
+        lon, lat = conn.execute(text("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grid "
+                                     "WHERE code = :c AND valid_to IS NULL"), {"c": max(worker_view["codes"], key=len)}).one()
+    z = 13
+    x, y = _tile_for(lon, lat, z)
+    seen = call(client, "GET", f"/tiles/hotspots/{z}/{x}/{y}.pbf", tokens["commander"])
+    assert seen.status_code == 200 and mapbox_vector_tile.decode(seen.data)["hotspots"]["features"]
+    mine = call(client, "GET", f"/tiles/hotspots/{z}/{x}/{y}.pbf", tokens["grid_worker"])
+    shown = {f["properties"]["cell"] for f in (mapbox_vector_tile.decode(mine.data)["hotspots"]["features"]
+                                               if mine.status_code == 200 else [])}
+    with city_engine.connect() as conn:  # runs worker1 made itself (the sweep above asks for hotspots) may show
+        own = set(conn.execute(text(
+            "SELECT c.cell FROM analysis_cell c JOIN analysis_run r ON r.id = c.run_id "
+            "WHERE r.kind = 'hotspots' AND r.params->'scope' = to_jsonb(CAST(:s AS text[]))"),
+            {"s": [max(worker_view["codes"], key=len)]}).scalars())  # worker1's scope: its one cell
+    assert shown <= own, sorted(shown - own)[:5]
+
+
+# --- a department reads the cases dispatched to it ----------------------------------------------------------
+
+def test_a_department_reads_only_its_own_cases(access_app, tokens, city_engine):
+    with city_engine.connect() as conn:
+        department = conn.execute(text(
+            "SELECT department_id FROM app_user WHERE username = (SELECT min(username) FROM app_user "
+            "WHERE role = 'department')")).scalar_one()
+        theirs = set(conn.execute(text("SELECT id FROM event WHERE department_id = :d OR :d = ANY(joint_department_ids)"),
+                                  {"d": department}).scalars())
+        other = conn.execute(text("SELECT min(id) FROM event WHERE department_id IS DISTINCT FROM :d "
+                                  "AND NOT :d = ANY(joint_department_ids)"), {"d": department}).scalar_one()
+    client = access_app.test_client()
+    listed = {f["id"] for f in call(client, "GET", "/api/events?limit=1000", tokens["department"]).get_json()["features"]}
+    assert listed == theirs
+    assert call(client, "GET", f"/api/events/{other}", tokens["department"]).status_code == 404
+    summary = call(client, "GET", "/api/live/summary", tokens["department"]).get_json()
+    assert {r["id"] for r in summary["latest"]} <= theirs
+
+
+# --- role x write operation ---------------------------------------------------------------------------------
+
+WRITES = [  # (role, method, path template, body, expected status)
+    ("analyst", "POST", "/api/events/{open_in}/transitions", {"to": "in_progress"}, 403),  # a move the table allows
+    ("commander", "POST", "/api/grids/edits", {"grids": [{"code": "{grid_in}", "geometry": {
+        "type": "Polygon", "coordinates": [[[103.7, 36.0], [103.71, 36.0], [103.71, 36.01], [103.7, 36.0]]]}}]}, 403),
+    ("department", "POST", "/api/events/{event_in}/transitions", {"to": "in_progress"}, 404),
+    ("analyst", "POST", "/api/events", "report", 403),
+    ("commander", "POST", "/api/events", "report", 403),
+    ("department", "POST", "/api/events", "report", 403),
+    ("grid_worker", "POST", "/api/events", "report_out", 403),
+    ("analyst", "PUT", "/api/routing/noise", {"department": "public_security"}, 403),
+]
+
+
+@pytest.mark.parametrize("role,method,path,body,status", WRITES, ids=[f"{r} {m} {p}" for r, m, p, *_ in WRITES])
+def test_roles_may_not_make_writes_outside_their_work(access_app, tokens, objects, city_engine, role, method, path,
+                                                       body, status):
+    with city_engine.connect() as conn:
+        spots = {side: conn.execute(text(
+            "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grid "
+            "WHERE code = :c AND valid_to IS NULL"), {"c": objects[f"grid_{side}"]}).one() for side in ("in", "out")}
+    if isinstance(body, dict) and "grids" in body:
+        body = {"grids": [{**g, "code": objects["grid_in"]} for g in body["grids"]]}
+    if isinstance(body, str):
+        lon, lat = spots["out" if body == "report_out" else "in"]
+        body = {"category": "noise", "description": "矩阵测试", "lon": lon, "lat": lat}
+    before = _fingerprint(city_engine), _events(city_engine)
+    with city_engine.connect() as conn:
+        open_in = conn.execute(text("SELECT min(id) FROM event WHERE status = 'suspended' "
+                                    "AND grid_id IS NOT NULL")).scalar_one()
+    url = path.format(**objects, open_in=open_in)
+    headers = {"Authorization": f"Bearer {tokens[role]}", **({"If-Match": f'"{objects["grid_in"]}@1"'} if url.endswith("/edits") else {})}
+    response = access_app.test_client().open(url, method=method, json=body, headers=headers)
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:200])
+    assert (_fingerprint(city_engine), _events(city_engine)) == before
+
+
+def test_a_report_answer_names_no_duplicate_outside_the_scope(access_app, tokens, objects, city_engine, own_events):
+    """worker1 reports at the very spot of another community's event (a leader's scope would hold both)."""
+    with city_engine.connect() as conn:
+        lon, lat, category = conn.execute(text("SELECT ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)), "
+                                               "e.category FROM event e JOIN grid g ON g.code = :c AND g.valid_to IS NULL "
+                                               "WHERE e.id = :e"), {"c": objects["grid_in"], "e": objects["event_in"]}).one()
+    made = access_app.test_client().post("/api/events", headers={"Authorization": f"Bearer {tokens['grid_worker']}"},
+                                         json={"category": category, "description": "重复？", "lon": lon, "lat": lat})
+    assert made.status_code == 201, made.get_data(as_text=True)[:200]
+    duplicate = made.get_json()["properties"]["possible_duplicate_of"]
+    assert duplicate is None or duplicate in _ids_in(city_engine, objects["grid_in"])
+
+
+def _ids_in(engine, code: str) -> set[int]:
+    with engine.connect() as conn:
+        return set(conn.execute(text("SELECT e.id FROM event e JOIN grid g ON g.id = e.grid_id "
+                                     "WHERE g.code LIKE :c || '%'"), {"c": code}).scalars())
+
+
+def _events(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM event")).scalar_one()
