@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 import geopandas as gpd
 import pandas as pd
@@ -78,6 +78,25 @@ def write_geopackage(rows: Iterable[dict], layer: str = "events") -> str:
             os.unlink(path)
         raise
     return path
+
+
+def spooled(fmt: str, rows: Iterable[dict]) -> BinaryIO:
+    """The whole export in an unnamed temporary file, at its start: the rows' connection is free before a
+    slow client reads, and the file is gone once closed, sent or not."""
+    if fmt == "gpkg":
+        path = write_geopackage(rows)
+        stored = open(path, "rb")
+        os.unlink(path)
+        return stored
+    stored = tempfile.TemporaryFile()
+    try:
+        for chunk in WRITERS[fmt](rows):
+            stored.write(chunk)
+    except BaseException:
+        stored.close()
+        raise
+    stored.seek(0)
+    return stored
 
 
 def stream_file(path: str) -> Iterator[bytes]:

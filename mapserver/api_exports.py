@@ -1,9 +1,11 @@
 """Exports of any event query: the same selection as /api/events, streamed as a download."""
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, request
+from werkzeug.wsgi import wrap_file
 
 from data import event_query, exports, pii_audit
 from data.selection import BadSelection, EventSelection
@@ -21,24 +23,19 @@ def _download(selection: EventSelection, fmt: str) -> Response:
         ratelimit.enforce(conn, f"export:{who.username}", db.settings().exports_per_hour, timedelta(hours=1),
                           "exports")
     scope = who.scope_filter
-    engine = db.engine()
     # every export is logged before a byte leaves: case files can carry names and addresses in their text
     with db.writing() as conn:
         pii_audit.record(conn, who, "export", "event", None, request.args.get("purpose") or "event export",
                          detail={"format": fmt, "file": exports.file_name(selection, fmt),
                                  "query": request.args.to_dict(flat=False)})
 
-    def body():
-        # its own connection: the response outlives the view, and a server-side cursor needs a transaction
-        if fmt == "gpkg":  # built on disk first, so the connection is back in the pool before the download
-            with engine.connect() as conn:
-                path = exports.write_geopackage(event_query.stream(conn, selection, scope))
-            yield from exports.stream_file(path)
-            return
-        with engine.connect() as conn:
-            yield from exports.WRITERS[fmt](event_query.stream(conn, selection, scope))
-
-    response = Response(stream_with_context(body()), mimetype=exports.FORMATS[fmt])
+    # on disk first, in the request's own transaction: the view returns, its connection goes back to the pool,
+    # and only then does the file travel, however slowly the client reads it
+    stored = exports.spooled(fmt, event_query.stream(db.connection(), selection, scope))
+    size = os.fstat(stored.fileno()).st_size
+    response = Response(wrap_file(request.environ, stored, 1 << 20), mimetype=exports.FORMATS[fmt],
+                        direct_passthrough=True)
+    response.content_length = size
     response.headers["Content-Disposition"] = f'attachment; filename="{exports.file_name(selection, fmt)}"'
     return response
 

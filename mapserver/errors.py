@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask, jsonify, request
 from psycopg import errors as pg
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from data.errors import ConfigError, LedgerError, LoadError, Refused
@@ -69,6 +69,13 @@ def init_app(app: Flask) -> None:
         extra = {"location": {"type": "Point", "coordinates": list(location)}} if location else {}
         extra.update(getattr(exc, "extra", {}))
         return error_body(status, str(exc), getattr(exc, "field", None), **extra)
+
+    @app.errorhandler(PoolTimeout)
+    def pool_exhausted(exc: PoolTimeout):
+        log.warning("no free database connection: %s", exc)
+        response, status = error_body(503, "the server is busy; try again")
+        response.headers["Retry-After"] = "2"
+        return response, status
 
     @app.errorhandler(DBAPIError)
     def database_error(exc: DBAPIError):

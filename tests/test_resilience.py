@@ -67,7 +67,8 @@ def test_a_server_that_accepts_but_never_answers_is_a_503_within_the_connect_tim
         port = silent.getsockname()[1]
         hung = replace(settings, database_url=f"postgresql://postgres@127.0.0.1:{port}/minqing",
                        connect_timeout_s=1)
-        response, elapsed = timed(lambda: create_app(hung, TEST_CONFIG).test_client().get("/api/events"))
+        client = create_app(hung, TEST_CONFIG).test_client()  # start-up's own check of the schema may wait too
+        response, elapsed = timed(lambda: client.get("/api/events"))
         assert_unavailable(response, elapsed, limit=3)
     finally:
         silent.close()
@@ -145,3 +146,57 @@ def test_concurrent_requests_during_an_outage_all_fail_fast(private_city):
 
 def test_settings_read_the_connect_timeout():
     assert Settings.from_env({"MINQING_CONNECT_TIMEOUT_S": "7"}).connect_timeout_s == 7
+
+
+def small_pool_app(settings: Settings, pool_timeout: float = 0.5):
+    """An app whose pool holds one connection and makes a caller wait at most `pool_timeout` for it."""
+    from data.db import make_engine
+
+    app = create_app(replace(settings, pool_size=1), TEST_CONFIG)
+    app.extensions["minqing.engine"] = make_engine(replace(settings, pool_size=1), max_overflow=0,
+                                                   pool_timeout=pool_timeout)
+    return app
+
+
+def test_a_full_pool_is_a_503_with_retry_after_not_a_500(private_city):
+    _, settings = private_city
+    app = small_pool_app(settings)
+    with app.extensions["minqing.engine"].connect():  # every connection busy
+        response, elapsed = timed(lambda: app.test_client().get("/api/events?limit=1"))
+    assert_unavailable(response, elapsed, limit=3)
+    assert app.test_client().get("/api/events?limit=1").status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["csv", "geojson", "gpkg"])
+def test_stalled_downloads_hold_no_connection(private_city, fmt):
+    """A client that reads an export slowly (or never) must not keep a pooled connection while it does."""
+    _, settings = private_city
+    app = small_pool_app(settings)
+    client = app.test_client()
+    stalled = [client.get(f"/api/events/export?format={fmt}", buffered=False) for _ in range(3)]
+    assert all(r.status_code == 200 for r in stalled)
+    assert app.extensions["minqing.engine"].pool.checkedout() == 0
+    assert client.get("/api/events?limit=1").status_code == 200  # the pool still serves others
+    whole = stalled[0].get_data()
+    assert len(whole) == int(stalled[0].headers["Content-Length"]) > 0
+    for response in stalled:
+        response.close()
+
+
+def test_a_transaction_left_idle_is_ended_by_the_server(private_city):
+    from psycopg.errors import IdleInTransactionSessionTimeout
+    from sqlalchemy.exc import DBAPIError
+
+    from data.db import make_engine
+
+    _, settings = private_city
+    engine = make_engine(replace(settings, statement_timeout_ms=300))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))  # opens the transaction, then nobody says anything
+            time.sleep(1.0)
+            with pytest.raises(DBAPIError) as ended:
+                conn.execute(text("SELECT 1"))
+        assert isinstance(ended.value.orig, IdleInTransactionSessionTimeout)
+    finally:
+        engine.dispose()
