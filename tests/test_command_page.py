@@ -68,8 +68,9 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"command_{name}.png"))
 
 
-def post_report(page, cell, user: str | None = None) -> int:
-    """POST /api/events from inside the page, as a grid worker's phone would."""
+def post_report(page, cell, user: str | None = "admin") -> int:
+    """POST /api/events from inside the page, as a grid worker's phone would (by default as the admin, who may
+    file in any grid: the page's own caller is a commander, who files none)."""
     headers = {"Content-Type": "application/json", **({"X-Demo-User": user} if user else {})}
     body = {"category": "noise", "description": "指挥中心测试: 夜间施工噪音", "lon": cell["lon"], "lat": cell["lat"]}
     response = page.evaluate("""([body, headers]) => fetch('/api/events', {method: 'POST', headers: headers,
