@@ -27,6 +27,7 @@ LEVELS = ((0.01, 3), (0.05, 2), (0.10, 1))  # FDR rate → class magnitude: 99 %
 CLASS_LABELS = {3: "热点 99%", 2: "热点 95%", 1: "热点 90%", 0: "不显著", -1: "冷点 90%", -2: "冷点 95%",
                 -3: "冷点 99%"}
 UNITS = ("h3", "grid")
+MAX_DOMAIN_CELLS = 50_000  # a district at resolution 11; resolution 15 would be ~100 million hexagons
 
 
 def parse_resolution(value, default: int = DEFAULT_RESOLUTION) -> int:
@@ -105,9 +106,17 @@ def district(conn: Connection, scope: tuple[str, ...] | None = None):
 
 
 def domain_cells(area, resolution: int) -> set[str]:
-    """Every hexagon whose centre lies in the area: cells with no events count as zeros, which Gi* needs."""
+    """Every hexagon whose centre lies in the area: cells with no events count as zeros, which Gi* needs.
+    Counted before they are made: too fine a resolution would exhaust the server's memory."""
     if area is None or area.is_empty:
         return set()
+    from pyproj import Geod
+
+    km2 = abs(Geod(ellps="WGS84").geometry_area_perimeter(area)[0]) / 1e6
+    expected = km2 / h3.average_hexagon_area(resolution, "km^2")
+    if expected > MAX_DOMAIN_CELLS:
+        raise BadSelection(f"resolution {resolution} would need about {expected:,.0f} hexagons here, more than "
+                           f"{MAX_DOMAIN_CELLS:,}; choose a coarser resolution", "resolution")
     return set(h3.geo_to_cells(area.__geo_interface__, resolution))
 
 

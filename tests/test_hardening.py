@@ -259,3 +259,11 @@ def test_a_forged_cursor_nested_deeply_is_a_400(client):
     cursor = base64.urlsafe_b64encode(("[" * 5000 + "]" * 5000).encode()).decode().rstrip("=")
     response = client.get("/api/events", query_string={"cursor": cursor})
     assert response.status_code == 400 and response.get_json()["error"]["field"] == "cursor"
+
+
+@pytest.mark.parametrize("path", ["/api/analysis/hotspots?resolution=15&refresh=true",
+                                  "/analyst/hotspots?kind=emerging&resolution=15"])
+def test_a_resolution_too_fine_for_the_area_is_a_400_before_any_hexagon_is_made(client, path):
+    """Resolution 15 over a district is ~100 million hexagons: refused by count, not by running out of memory."""
+    response = client.get(path)
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "resolution"
