@@ -7,9 +7,12 @@ import time
 from typing import Iterator
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import ServiceUnavailable
 
-from data import crs as coordinates, event_feed
+from data import crs as coordinates, event_feed, users
+from data.actors import Actor
 from mapserver import caller, db
 from mapserver.stream_hub import QUEUE_SIZE, Hub, Subscriber
 
@@ -17,6 +20,7 @@ bp = Blueprint("stream", __name__)
 KEEPALIVE_SECONDS = 15.0  # under the 30–60 s idle timeouts of common proxies and load balancers
 FORGET_REPLAYED_AFTER = 60.0  # seconds after which a live message can no longer repeat a replayed one
 RETRY_MS = 2000
+MAX_AGE_SECONDS = 3600.0  # then the stream ends and EventSource reconnects with Last-Event-ID: logged in afresh
 
 
 def hub() -> Hub:
@@ -50,7 +54,11 @@ def stream() -> Response:
         hub().unsubscribe(sub)
         raise
     keepalive = current_app.config.get("MINQING_STREAM_KEEPALIVE", KEEPALIVE_SECONDS)
-    body = _events(hub(), sub, backlog, replayed, skip_upto, keepalive, crs)
+    max_age = current_app.config.get("MINQING_STREAM_MAX_AGE", MAX_AGE_SECONDS)
+    # an account the database does not hold (the demo placeholder's default) has nothing to re-check
+    account = who if users.active_actor(db.connection(), who.username) is not None else None
+    still_allowed = _AccountCheck(db.engine(), account)
+    body = _events(hub(), sub, backlog, replayed, skip_upto, keepalive, crs, still_allowed, max_age)
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -69,17 +77,49 @@ def _reset(newest: int) -> str:
     return f"id: {newest}\nevent: reset\ndata: {data}\n\n"
 
 
+class _AccountCheck:
+    """Is the caller still who opened the stream: enabled, same role, same scope? Asked between messages,
+    on a connection held only for the one query; a database that cannot answer ends the stream (fail closed)."""
+
+    def __init__(self, engine: Engine, who: Actor | None):
+        self.engine, self.who = engine, who
+
+    def __call__(self) -> bool:
+        if self.who is None:
+            return True
+        try:
+            with self.engine.connect() as conn:
+                now = users.active_actor(conn, self.who.username)
+        except DBAPIError:
+            return False
+        return now is not None and (now.role, tuple(now.scope), now.department_id) == \
+            (self.who.role, tuple(self.who.scope), self.who.department_id)
+
+
 def _events(hub: Hub, sub: Subscriber, backlog: list[str], replayed: set[int], skip_upto: int | None,
-            keepalive: float, crs: str | None = None) -> Iterator[str]:
-    """Runs after the request's context (and its database connection) is gone: it needs neither."""
-    forget_at = time.monotonic() + FORGET_REPLAYED_AFTER
+            keepalive: float, crs: str | None = None, still_allowed=lambda: True,
+            max_age: float = MAX_AGE_SECONDS) -> Iterator[str]:
+    """Runs after the request's context (and its database connection) is gone: it needs neither. The account
+    is re-checked every `keepalive` seconds, busy or idle, and the stream ends after `max_age` in any case."""
+    started = time.monotonic()
+    forget_at = started + FORGET_REPLAYED_AFTER
+    ends_at, check_at = started + max_age, started + keepalive
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n"  # sends the headers now, not with the first event
         yield from backlog
         del backlog
         while not sub.dropped:
+            now = time.monotonic()
+            if now >= ends_at:
+                yield ": closed: reconnect to go on\n\n"
+                return
+            if now >= check_at:
+                if not still_allowed():
+                    yield ": closed: the account was disabled or changed\n\n"
+                    return
+                check_at = now + keepalive
             try:
-                message = sub.queue.get(timeout=keepalive)
+                message = sub.queue.get(timeout=max(0.0, min(check_at, ends_at) - now))
             except queue.Empty:
                 yield ": keep-alive\n\n"
                 continue
@@ -102,7 +142,8 @@ OPENAPI_PATHS = {
             "A statement logging more than 1,000 rows sends one `bulk` event {op, count, first_id, log_id}: "
             "reload. Reconnect with `Last-Event-ID` (or `?last_event_id=`) to receive what was missed, at most "
             "10,000 rows, followed by a `reset` event (reload) if there was more. A comment every 15 s keeps "
-            "the connection open. Staff only."),
+            "the connection open; the account is re-checked as often, and the stream ends when it is disabled "
+            "or its role or scope change, and after an hour in any case (EventSource reconnects). Staff only."),
         "parameters": [
             {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string", "pattern": "^[0-9]+$"},
              "description": "the last id received; what came after it is sent first"},

@@ -1,6 +1,7 @@
 """`/stream` on a real HTTP server and real PostGIS: live, scoped, replayed after a reconnect, never stuck."""
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import queue
@@ -297,3 +298,60 @@ def test_open_streams_hold_no_database_connection(app, server, city_engine):
     finally:
         for stream in streams:
             stream.close()
+
+
+@pytest.fixture
+def stream_account(city_engine):
+    """A grid leader of its own, to disable or re-scope while its stream is open."""
+    from data import users
+
+    with city_engine.begin() as conn:
+        scope = conn.execute(text("SELECT scope::text[] FROM app_user WHERE username = 'leader1'")).scalar_one()
+        users.add(conn, "stream_leader", "grid_leader", tuple(scope))
+    yield "stream_leader"
+    with city_engine.begin() as conn:
+        conn.execute(text("DELETE FROM app_user WHERE username = 'stream_leader'"))
+
+
+def close_quietly(stream: Stream) -> None:
+    """A stream the server ended has already let go of its socket."""
+    with contextlib.suppress(OSError):
+        stream.close()
+
+
+def ended(stream: Stream, within: float) -> list[str]:
+    """The comments a stream sent before it ended; fails if it is still open after `within` seconds."""
+    comments, end = [], time.monotonic() + within
+    while (item := stream.next(timeout=max(end - time.monotonic(), 0.001), comment=True)) is not None:
+        comments.append(item.get("comment"))
+    return comments
+
+
+@pytest.mark.parametrize("change", ["disable", "rescope"])
+def test_a_stream_ends_when_its_account_is_disabled_or_rescoped(server, city_engine, stream_account, change):
+    from data import users
+
+    stream = Stream(server, {"X-Demo-User": stream_account})
+    try:
+        assert stream.next(timeout=2.0, comment=True) == {"comment": "keep-alive"}  # open and re-checked
+        with city_engine.begin() as conn:
+            if change == "disable":
+                users.set_disabled(conn, stream_account)
+            else:
+                conn.execute(text("UPDATE app_user SET scope = CAST(:s AS ltree[]) WHERE username = :u"),
+                             {"s": ["nowhere"], "u": stream_account})
+        assert "closed: the account was disabled or changed" in ended(stream, within=3.0)  # keep-alive is 0.5 s
+    finally:
+        close_quietly(stream)
+
+
+def test_a_stream_ends_after_its_maximum_age(app, server):
+    app.config["MINQING_STREAM_MAX_AGE"] = 1.0
+    try:
+        stream = Stream(server)
+        try:
+            assert "closed: reconnect to go on" in ended(stream, within=3.0)
+        finally:
+            close_quietly(stream)
+    finally:
+        del app.config["MINQING_STREAM_MAX_AGE"]
