@@ -1,7 +1,8 @@
 """One event as a case file: its fields, its history and its photos, as staff in scope may see them.
 
-The reporter's name and contact are left out for everyone but admins (they are for call-backs only), and
-so is the tracking number, which lets its holder verify and rate as the reporter.
+The reporter's name and contact are masked (`张*`, `138****5678`) and shown only to the roles that may reveal
+them for a call-back (data/reporter_contact.py); the tracking number, which lets its holder verify and rate
+as the reporter, only to admins.
 """
 from __future__ import annotations
 
@@ -9,19 +10,23 @@ from sqlalchemy import Connection, text
 
 from data.errors import NotFound
 from data.event_query import COLUMNS, FROM_EVENTS, scope_clause
+from data.reporter_contact import CASE_COLUMNS as REPORTER_COLUMNS
 
 CASE_COLUMNS = COLUMNS + """, e.description, e.address, e.media_url, e.handling_mode,
   (SELECT array_agg(jd.code ORDER BY jd.code) FROM department jd WHERE jd.id = ANY(e.joint_department_ids))
     AS joint_departments,
   e.stage_due_at, e.review_at, e.extensions, e.supervised, e.possible_duplicate_of, e.merged_into, e.updated_at,
   e.rev, e.outside_grid, e.external_id"""
-PRIVATE_COLUMNS = ", e.tracking_no, e.reporter_name, e.reporter_contact"  # the number lets its holder act as the reporter
+PRIVATE_COLUMNS = ", e.tracking_no"  # the number lets its holder act as the reporter
 
 
-def one(conn: Connection, event_id: int, scope: tuple[str, ...] | None, private: bool = False) -> dict:
-    """The case file of one event the caller may see (404 otherwise: no hint that it exists)."""
+def one(conn: Connection, event_id: int, scope: tuple[str, ...] | None, private: bool = False,
+        reporter: bool = False) -> dict:
+    """The case file of one event the caller may see (404 otherwise: no hint that it exists); `reporter` adds
+    the masked reporter, `private` the tracking number."""
     where, params = scope_clause(scope)
-    row = conn.execute(text(f"SELECT {CASE_COLUMNS}{PRIVATE_COLUMNS if private else ''} {FROM_EVENTS} "
+    extra = (PRIVATE_COLUMNS if private else "") + (REPORTER_COLUMNS if reporter else "")
+    row = conn.execute(text(f"SELECT {CASE_COLUMNS}{extra} {FROM_EVENTS} "
                             f"WHERE e.id = :id {where}"), {"id": event_id, **params}).mappings().first()
     if row is None:
         raise NotFound(f"no event {event_id} in your area")

@@ -16,9 +16,11 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, text
 
 from data import crs as coordinates
+from data import reporter_contact
 from data.actors import Actor
 from data.errors import Refused
 from data.lifecycle import DEADLINE_HOURS, DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_HOURS
+from data.pii import Keyring
 from data.vocab import EVENT_SOURCES
 
 TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I to misread over the phone
@@ -37,7 +39,7 @@ class NewReport:
     title: str | None = None
     reported_at: datetime | None = None
     reporter_name: str | None = None
-    reporter_contact: str | None = None  # for call-backs only; never shown to grid staff
+    reporter_contact: str | None = None  # for call-backs only: sealed at rest, masked, revealed with a log row
     external_id: str | None = None  # the sending system's id (hotline work order, Open311 client)
     address: str | None = None
     media_url: str | None = None
@@ -118,7 +120,7 @@ WITH place AS (
                     (SELECT ST_PointOnSurface(geom) FROM grid
                      WHERE code = CAST(:grid_code AS text) AND valid_to IS NULL)) AS geom
 ), seq AS (
-    SELECT nextval(pg_get_serial_sequence('event', 'id')) AS id
+    SELECT COALESCE(CAST(:id AS bigint), nextval(pg_get_serial_sequence('event', 'id'))) AS id
 ), twin AS (
     -- OFFSET 0 keeps the planner on the partial GiST index of open events (~100 near any point)
     -- instead of AND-ing it with the time index, which reads every event of the last three days
@@ -133,15 +135,17 @@ WITH place AS (
     ORDER BY e.geom <-> p.geom LIMIT 1
 ), new AS (
     INSERT INTO event (id, ref, tracking_no, title, description, category, source, priority, reported_at, due_at,
-                       stage_due_at, department_id, geom, reporter_name, reporter_contact, external_id, address,
-                       media_url, possible_duplicate_of, updated_at, rev)
+                       stage_due_at, department_id, geom, reporter_name_sealed, reporter_name_masked,
+                       reporter_contact_sealed, reporter_contact_masked, external_id, address, media_url,
+                       possible_duplicate_of, updated_at, rev)
     SELECT s.id, 'E' || to_char(s.id, 'FM00000000'), :tracking_no,
            COALESCE(CAST(:title AS text), c.name || '：' || left(split_part(btrim(:description), E'\n', 1), 30)
                     || CASE WHEN length(split_part(btrim(:description), E'\n', 1)) > 30 THEN '…' ELSE '' END),
            :description, :category, :source, :priority, :reported_at,
            CAST(:reported_at AS timestamptz) + make_interval(hours => :due_hours),
-           stage_deadline(:category, 'accept', :now), c.department_id, p.geom, :reporter_name,
-           :reporter_contact, :external_id, :address, :media_url, (SELECT id FROM twin), :now, 1
+           stage_deadline(:category, 'accept', :now), c.department_id, p.geom, :reporter_name_sealed,
+           :reporter_name_masked, :reporter_contact_sealed, :reporter_contact_masked, :external_id, :address,
+           :media_url, (SELECT id FROM twin), :now, 1
     FROM seq s, place p, event_category c WHERE c.code = :category AND p.geom IS NOT NULL
     RETURNING *
 ), logged AS (
@@ -182,8 +186,9 @@ def _category(conn: Connection, code: str) -> None:
 
 
 def submit(conn: Connection, report: NewReport, *, actor: Actor, idempotency_key: str | None = None,
-           body_sha256: str | None = None, now: datetime | None = None) -> Submitted:
-    """File a report inside the caller's transaction; a retried key or a known external id returns the first event."""
+           body_sha256: str | None = None, now: datetime | None = None, keys: Keyring | None = None) -> Submitted:
+    """File a report inside the caller's transaction; a retried key or a known external id returns the first event.
+    `keys` seal the reporter's name and contact (needed only when the report has them)."""
     _check(report)
     if not isinstance(report.category, str):
         raise Refused("category must be a category code", "category")
@@ -209,13 +214,14 @@ def submit(conn: Connection, report: NewReport, *, actor: Actor, idempotency_key
         raise Refused("reported_at needs a UTC offset", "reported_at")
     if reported_at > now:
         raise Refused("reported_at is in the future", "reported_at")
+    sealed = reporter_contact.sealed_columns(conn, keys, report.reporter_name, report.reporter_contact)
     row = conn.execute(_INSERT_SQL, {
         "lon": report.lon, "lat": report.lat, "grid_code": report.grid_code, "category": report.category,
         "radius_deg": DUPLICATE_RADIUS_M / 50_000, "radius_m": DUPLICATE_RADIUS_M, "window_h": DUPLICATE_WINDOW_HOURS,
         "reported_at": reported_at, "tracking_no": new_tracking_no(),
         "title": report.title or None, "description": report.description, "key": idempotency_key,
         "source": report.source, "priority": report.priority, "due_hours": DEADLINE_HOURS.get(report.category, 120),
-        "reporter_name": report.reporter_name, "reporter_contact": report.reporter_contact,
+        **sealed,
         "external_id": report.external_id, "address": report.address, "media_url": report.media_url,
         "now": now, "actor": actor.username, "actor_role": actor.role, "source_label": EVENT_SOURCES[report.source][0],
     }).first()

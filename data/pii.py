@@ -224,4 +224,26 @@ def mask_phone(value: str | None) -> str | None:
     return None if value is None else value[:3] + "*" * (len(value) - 7) + value[-4:]
 
 
-MASKS = MappingProxyType({"id_number": mask_id_number, "phone": mask_phone})
+def mask_name(value: str | None) -> str | None:
+    """`张*`: the surname a caller would greet them by, nothing of the given name or its length."""
+    return None if value is None else value.strip()[:1] + "*"
+
+
+def _mask_one_contact(value: str) -> str:
+    if "@" in value:  # the mail provider is no secret; one letter of the mailbox is enough to recognise it
+        box, domain = value.rsplit("@", 1)
+        return box[:1] + "***@" + domain
+    digits = "".join(c for c in value if c.isdigit())
+    if len(digits) == 11 and digits.startswith("1"):
+        return mask_phone(digits)
+    return "*" * max(len(value) - 4, 4) + value[-4:] if len(value) >= 8 else "****"
+
+
+def mask_contact(value: str | None) -> str | None:
+    """A reporter's phone as `138****5678`; a mailbox as `z***@example.com`; a landline or anything else keeps
+    its last four (`*******8888`); Open311's `email; phone` masks each part."""
+    return None if value is None else "; ".join(_mask_one_contact(v.strip()) for v in value.split(";"))
+
+
+MASKS = MappingProxyType({"id_number": mask_id_number, "phone": mask_phone, "reporter_name": mask_name,
+                          "reporter_contact": mask_contact})

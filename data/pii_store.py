@@ -16,7 +16,10 @@ FIELDS = MappingProxyType({"person": ("id_number", "phone"), "staff": ("phone",)
 # sealed with no lookup hash or mask: the full birth date is the 8 digits a masked ID number hides, so only its
 # year stays clear (for ages); nothing looks a person up by it
 SEALED_ONLY = MappingProxyType({"person": ("birth_date",)})
-SEALED = MappingProxyType({t: FIELDS.get(t, ()) + SEALED_ONLY.get(t, ()) for t in {*FIELDS, *SEALED_ONLY}})
+# sealed and masked, no lookup hash: a citizen reporter's name and contact are for call-backs, nobody searches them
+MASKED_ONLY = MappingProxyType({"event": ("reporter_name", "reporter_contact")})
+SEALED = MappingProxyType({t: FIELDS.get(t, ()) + SEALED_ONLY.get(t, ()) + MASKED_ONLY.get(t, ())
+                           for t in {*FIELDS, *SEALED_ONLY, *MASKED_ONLY}})
 CLEAR_PART = MappingProxyType({"birth_date": ("birth_year", lambda iso: int(iso[:4]))})
 BATCH = 20_000
 
@@ -31,9 +34,10 @@ def sealed_values(keys: Keyring, table: str, field: str, ids: Sequence[int],
         return {f"{field}_sealed": pii.seal_many(keys, values, aads),
                 name: [None if v is None else part(v) for v in values]}
     mask = pii.MASKS[field]
-    return {f"{field}_sealed": pii.seal_many(keys, values, aads),
-            f"{field}_hmac": pii.lookup_hashes(keys, field, values),
-            f"{field}_masked": [None if v is None else mask(v) for v in values]}
+    stored = {f"{field}_sealed": pii.seal_many(keys, values, aads)}
+    if field in FIELDS.get(table, ()):
+        stored[f"{field}_hmac"] = pii.lookup_hashes(keys, field, values)
+    return {**stored, f"{field}_masked": [None if v is None else mask(v) for v in values]}
 
 
 def _copy_text(column: list) -> list:

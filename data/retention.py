@@ -10,8 +10,10 @@ FINISHED = ("closed", "rejected")
 
 # closed_at is set on closing; a rejected case's last step (updated_at) is when it finished
 PURGE_SQL = text("""
-UPDATE event SET reporter_name = NULL, reporter_contact = NULL
-WHERE (reporter_name IS NOT NULL OR reporter_contact IS NOT NULL)
+UPDATE event SET reporter_name_sealed = NULL, reporter_name_masked = NULL,
+                 reporter_contact_sealed = NULL, reporter_contact_masked = NULL
+WHERE (reporter_name_sealed IS NOT NULL OR reporter_contact_sealed IS NOT NULL
+       OR reporter_name_masked IS NOT NULL OR reporter_contact_masked IS NOT NULL)
   AND status IN ('closed', 'rejected')
   AND coalesce(closed_at, updated_at, reported_at) < :cutoff
 """)

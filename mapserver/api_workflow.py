@@ -12,10 +12,11 @@ from datetime import datetime
 from flask import Blueprint, current_app, jsonify, request, send_file, url_for
 from sqlalchemy import text
 
-from data import event_query, event_record, event_stats, media, workflow
+from data import event_query, event_record, event_stats, media, reporter_contact, workflow
 from data.errors import Forbidden, Refused
 from data.intake import MAX_KEY, NewReport, submit, to_wgs84_checked
 from mapserver import caller, db
+from mapserver.api_persons import keys
 from mapserver.api_events import point_feature
 
 bp = Blueprint("api_workflow", __name__)
@@ -139,11 +140,23 @@ def _case(record: dict) -> dict:
 def case(event_id: int):
     """One case file with its history; the ETag is its revision, for If-Match on transitions."""
     who = caller.staff_only()
-    record = event_record.one(db.connection(), event_id, who.scope_filter, private=who.role == "admin")
+    record = event_record.one(db.connection(), event_id, who.scope_filter, private=who.role == "admin",
+                              reporter=who.role in reporter_contact.REVEAL_ROLES)
     feature = _case(record)
     feature["properties"]["allowed"] = workflow.allowed_for(who, record)
     response = jsonify(feature)
     response.set_etag(str(record["rev"]))
+    return response
+
+
+@bp.post("/api/events/<int:event_id>/reveal-contact")
+def reveal_contact(event_id: int):
+    """The reporter's name and contact in clear, for a call-back; logged with its purpose."""
+    body = _body()
+    with db.writing() as conn:
+        shown = reporter_contact.reveal(conn, keys(), caller.staff_only(), event_id, body.get("purpose"))
+    response = jsonify(shown)
+    response.headers["Cache-Control"] = "no-store"  # a clear contact must not linger in caches
     return response
 
 
@@ -334,6 +347,22 @@ OPENAPI_PATHS = {
                                                       "note": _NOTE}}),
     "/api/events/{event_id}/merge": _doc("Close a duplicate report into the open case it repeats", {
         "required": ["into"], "properties": {"into": {"type": "integer"}, "note": {"type": "string"}}}),
+    "/api/events/{event_id}/reveal-contact": {"post": {
+        "summary": "The reporter's name and contact in clear, for a call-back (grid worker or leader of the case, "
+                   "admin); written to the append-only access log with its purpose. The case file shows them masked",
+        "parameters": [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["purpose"], "additionalProperties": False, "properties": {
+                "purpose": {"type": "string", "minLength": 4, "maxLength": 500,
+                            "description": "why the contact is needed; kept in the access log"}}}}}},
+        "responses": {"200": {"description": "the clear values (null: the reporter left none, or it was purged)",
+                              "content": {"application/json": {"schema": {"type": "object", "properties": {
+                                  "id": {"type": "integer"}, "reporter_name": {"type": ["string", "null"]},
+                                  "reporter_contact": {"type": ["string", "null"]}}}}}},
+                      **{str(code): {"description": why, "content": {"application/json": {"schema": {
+                          "$ref": "#/components/schemas/Error"}}}} for code, why in (
+                          (400, "no purpose, or an unknown field"), (403, "this role does not call reporters back"),
+                          (404, "no such event in your area"))}}}},
     "/api/events/{event_id}/photos/{photo_id}": {"get": {
         "summary": "A photo of a case, for staff who may see it",
         "parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "integer"}}

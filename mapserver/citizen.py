@@ -19,6 +19,7 @@ from data.errors import Forbidden, NotFound, Refused
 from data.lifecycle import RULES
 from data.vocab import EVENT_STATUSES, LEVELS
 from mapserver import db, ratelimit
+from mapserver.api_persons import sealing_keys
 from mapserver.citizen_doc import CRS_CHOICES, DESCRIPTION_MAX, MAX_PHOTOS, NAME_MAX, NOTE_MAX, OPENAPI_PATHS
 from mapserver.errors import error_body
 
@@ -99,7 +100,8 @@ def report(grid_code: str):
         new = _new_report(grid_code, form, photos)
         checked = media.read_uploads(photos, _settings())  # 413/415 before anything is written
         with db.writing() as conn:
-            done = intake.submit(conn, new, actor=CITIZEN, idempotency_key=form.get("token") or None)
+            done = intake.submit(conn, new, actor=CITIZEN, idempotency_key=form.get("token") or None,
+                                 keys=sealing_keys(new.reporter_name, new.reporter_contact))
             if checked and done.created:
                 media.save_photos(conn, _settings(), done.id, checked, CITIZEN.username)
     except Refused as exc:

@@ -40,6 +40,7 @@ from data.open311_codec import (CONTENT_TYPES, encode, errors, parse_w3c, report
                                 window)
 from data.vocab import OPEN_STATUSES
 from mapserver import db, versions
+from mapserver.api_persons import sealing_keys
 from mapserver.open311_doc import MAX_REQUESTS, OPENAPI_PATHS
 from mapserver.open311_keys import key_digest
 
@@ -274,8 +275,8 @@ def create_request(fmt: str):
             category=code, description=form.get("description", ""), lon=lon, lat=lat, source="open311",
             reporter_name=reporter_name(form.get("first_name", ""), form.get("last_name", "")),
             reporter_contact=contact, address=address, media_url=media_url)
-        done = intake.submit(conn, report, actor=Actor(f"open311:{client}", "citizen"),
-                             idempotency_key=key)
+        done = intake.submit(conn, report, actor=Actor(f"open311:{client}", "citizen"), idempotency_key=key,
+                             keys=sealing_keys(report.reporter_name, report.reporter_contact))
     return _answer("service_requests", [{"service_request_id": done.ref, "token": done.tracking_no,
                                          "service_notice": _notice(done),
                                          "account_id": form.get("account_id", "").strip() or None}])

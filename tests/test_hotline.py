@@ -16,6 +16,7 @@ from data.loaders.hotline import (BEIJING, AddressBook, import_file, parse_order
                                   resolve_columns)
 from mapserver.cli import cli
 from tests.conftest import DEMO_AS_OF
+from tests.test_reporter_contact import stored_reporter
 
 NOW = DEMO_AS_OF
 CATEGORIES = {"noise": ("噪音扰民", "noise"), "illegal_construction": ("违章建筑", "illegal construction"),
@@ -177,7 +178,7 @@ def _orders(houses, prefix="GD"):
 def _events(conn, prefix):
     return {row.external_id: row for row in conn.execute(text("""
         SELECT e.external_id, e.category, e.source, e.reported_at, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat,
-               g.code AS grid, e.reporter_name, e.reporter_contact, e.address, e.stage_due_at, e.status,
+               g.code AS grid, e.id, e.address, e.stage_due_at, e.status,
                (SELECT count(*) FROM event_log l WHERE l.event_id = e.id AND l.actor = 'import:hotline') AS logs
         FROM event e LEFT JOIN grid g ON g.id = e.grid_id
         WHERE e.source = 'hotline_12345' AND e.external_id LIKE :p"""), {"p": prefix + "%"})}
@@ -199,7 +200,7 @@ def test_import_places_maps_and_logs_every_order(city_conn, houses, tmp_path):
         assert events[key].grid == grid
     first = events["GD1"]
     assert first.reported_at == datetime(2026, 10, 28, 0, 30, tzinfo=timezone.utc)
-    assert (first.reporter_name, first.reporter_contact, first.address) == ("张三", "13800000001", a)
+    assert (*stored_reporter(city_conn, first.id), first.address) == ("张三", "13800000001", a)
     assert all(e.logs == 1 and e.stage_due_at is not None and e.status == "reported" for e in events.values())
 
 

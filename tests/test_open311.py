@@ -19,6 +19,7 @@ from data.open311_codec import (BEIJING, encode, errors, parse_w3c, reporter_nam
 from data.vocab import EVENT_STATUSES, OPEN_STATUSES
 from mapserver.cli import cli
 from mapserver.open311 import OPENAPI_PATHS
+from tests.test_reporter_contact import stored_reporter
 
 V2 = "/open311/v2"
 FORMATS = ("json", "xml")
@@ -403,13 +404,15 @@ def test_post_creates_an_open311_event(client, city_engine, created, api_key, fm
     assert re.fullmatch(r"E\d+", answer["service_request_id"]) and re.fullmatch(r"MQ[0-9A-Z]{10}", answer["token"])
     assert answer["token"] in answer["service_notice"] and answer["account_id"] == "acct-7"
     with city_engine.connect() as conn:
-        row = conn.execute(text("SELECT source, status, reporter_name, reporter_contact, tracking_no, category, "
+        row = conn.execute(text("SELECT source, status, id, tracking_no, category, "
                                 "round(ST_X(geom)::numeric, 4) FROM event WHERE ref = :r"),
                            {"r": answer["service_request_id"]}).one()
         actor = conn.execute(text("SELECT l.actor FROM event_log l JOIN event e ON e.id = l.event_id "
                                   "WHERE e.ref = :r"), {"r": answer["service_request_id"]}).scalar()
-    assert row[:6] == ("open311", "reported", "张三", "z@example.org; 13900000000", answer["token"], "environment")
-    assert float(row[6]) == 103.7601 and actor.startswith("open311:test-")
+        reporter = stored_reporter(conn, row[2])
+    assert row[:2] + reporter + row[3:5] == ("open311", "reported", "张三", "z@example.org; 13900000000",
+                                             answer["token"], "environment")
+    assert float(row[5]) == 103.7601 and actor.startswith("open311:test-")
     [item] = items(client.get(f"{V2}/requests/{answer['service_request_id']}.{fmt}"), fmt, "service_requests",
                    "request")
     assert (item["status"], item["status_notes"]) == ("open", "已上报 / reported")

@@ -19,6 +19,7 @@ from data.db import make_engine
 from data.provision import fresh_database
 from data.settings import Settings
 from tests.conftest import db_name
+from tests.test_reporter_contact import set_reporter
 
 
 @pytest.fixture(scope="module")
@@ -252,21 +253,17 @@ def test_every_export_is_logged(client, city_engine):
 
 
 @pytest.fixture
-def reported_by_citizen(city_engine):
+def reported_by_citizen(city_engine, keys):
     """An event in worker1's cell with a reporter's name and contact; restored afterwards."""
     name, contact = "赵联系" + uuid.uuid4().hex[:4], "139" + str(uuid.uuid4().int)[:8]
     with city_engine.begin() as conn:
         event = conn.execute(text(
             "SELECT e.id FROM event e JOIN grid g ON g.id = e.grid_id "
             "JOIN app_user u ON u.username = 'worker1' AND g.path <@ ANY (u.scope) ORDER BY e.id LIMIT 1")).scalar_one()
-        saved = conn.execute(text("SELECT reporter_name, reporter_contact FROM event WHERE id = :id"),
-                             {"id": event}).one()
-        conn.execute(text("UPDATE event SET reporter_name = :n, reporter_contact = :c WHERE id = :id"),
-                     {"n": name, "c": contact, "id": event})
+        set_reporter(conn, keys, event, name, contact)
     yield event, name, contact
     with city_engine.begin() as conn:
-        conn.execute(text("UPDATE event SET reporter_name = :n, reporter_contact = :c WHERE id = :id"),
-                     {"n": saved[0], "c": saved[1], "id": event})
+        set_reporter(conn, keys, event, None, None)
 
 
 def event_seen(body: str, event: int, ref: str) -> bool:
@@ -289,27 +286,27 @@ def test_reporters_contact_never_reaches_grid_staff(client, city_engine, reporte
                 (user, url)  # where the one event is surely in the answer, it is there: the check is not vacuous
             assert name not in body and contact not in body, (user, url)
     case = client.get(f"/api/events/{event}", headers=as_user("worker1"))
-    assert case.status_code == 200 and "reporter_contact" not in case.get_json()
+    assert case.status_code == 200 and case.get_json()["properties"]["reporter_contact"] == pii.mask_phone(contact)
 
 
-def test_contacts_are_purged_once_the_retention_period_after_closing_has_passed(city_conn):
+def test_contacts_are_purged_once_the_retention_period_after_closing_has_passed(city_conn, keys):
     now = datetime(2026, 11, 1, tzinfo=timezone.utc)
     ids = city_conn.execute(text("SELECT id FROM event WHERE status = 'closed' ORDER BY id LIMIT 2")).scalars().all()
     open_id = city_conn.execute(text("SELECT id FROM event WHERE status = 'in_progress' ORDER BY id LIMIT 1")).scalar()
     old, recent = ids
-    city_conn.execute(text("UPDATE event SET reporter_name = '钱', reporter_contact = '13900000000', closed_at = :at "
-                           "WHERE id = :id"), {"at": now - timedelta(days=200), "id": old})
-    city_conn.execute(text("UPDATE event SET reporter_name = '孙', reporter_contact = '13900000001', closed_at = :at "
-                           "WHERE id = :id"), {"at": now - timedelta(days=10), "id": recent})
-    city_conn.execute(text("UPDATE event SET reporter_name = '李', reporter_contact = '13900000002' WHERE id = :id"),
-                      {"id": open_id})
+    city_conn.execute(text("UPDATE event SET closed_at = :at WHERE id = :id"), {"at": now - timedelta(days=200), "id": old})
+    city_conn.execute(text("UPDATE event SET closed_at = :at WHERE id = :id"), {"at": now - timedelta(days=10), "id": recent})
+    for event, name, contact in ((old, "钱", "13900000000"), (recent, "孙", "13900000001"), (open_id, "李", "13900000002")):
+        set_reporter(city_conn, keys, event, name, contact)
     assert retention.purge_contacts(city_conn, 180, now) >= 1
-    kept = dict(city_conn.execute(text("SELECT id, reporter_contact FROM event WHERE id IN (:a, :b, :c)"),
+    kept = dict(city_conn.execute(text("SELECT id, reporter_contact_masked FROM event WHERE id IN (:a, :b, :c) "
+                                       "AND (reporter_contact_sealed IS NOT NULL OR reporter_contact_masked IS NOT NULL)"),
                                   {"a": old, "b": recent, "c": open_id}).all())
-    assert kept == {old: None, recent: "13900000001", open_id: "13900000002"}
+    assert kept == {recent: "139****0001", open_id: "139****0002"}
     assert retention.purge_contacts(city_conn, 180, now) == 0  # idempotent
     assert retention.purge_contacts(city_conn, 5, now) >= 1
-    assert city_conn.execute(text("SELECT reporter_contact FROM event WHERE id = :id"), {"id": recent}).scalar() is None
+    assert city_conn.execute(text("SELECT reporter_contact_sealed FROM event WHERE id = :id"),
+                             {"id": recent}).scalar() is None
 
 
 def test_purge_command(runner_env, city_engine):

@@ -19,12 +19,15 @@ from sqlalchemy.exc import DataError, IntegrityError
 from data.actors import Actor
 from data.crs import UnknownCRS
 from data.crs import resolve as resolve_crs
+from data import pii
 from data.errors import LoadError, Refused
 from data.hotline_categories import CategoryMap, normalized
 from data.intake import MAX_TITLE, NewReport, submit, to_wgs84_checked
 from data.loaders.hotline_read import (BEIJING, COLUMNS, cell_of, crs_of, parse_coordinates, parse_time,
                                        read_orders, resolve_columns)
 from data.loaders.load import default_rejects_path
+from data.pii import Keyring
+from data.settings import Settings
 
 __all__ = ["BEIJING", "AddressBook", "HotlineReport", "import_file", "parse_order", "parse_time", "read_orders",
            "resolve_columns"]  # reading lives in hotline_read; callers keep importing it from here
@@ -186,6 +189,7 @@ class _Import:
     now: datetime
     submit_now: datetime | None
     report: HotlineReport
+    keys: Keyring
     categories: CategoryMap | None = None
     addresses: AddressBook | None = None
     done: set[str] = field(default_factory=set)
@@ -216,7 +220,7 @@ class _Import:
             return
         try:
             with conn.begin_nested():  # a refused order undoes only its own writes
-                filed = submit(conn, order.report(), actor=ACTOR, now=self.submit_now)
+                filed = submit(conn, order.report(), actor=ACTOR, now=self.submit_now, keys=self.keys)
         except Refused as exc:
             self.report.rejects.append((number, str(exc)))
             return
@@ -275,13 +279,14 @@ def write_rejects(header: list[str], rows: list[dict[str, str]], rejects: list[t
 
 def import_file(bind: Engine | Connection, path: str | Path, *, crs: str = "wgs84",
                 rejects_path: str | Path | None = None, dry_run: bool = False, batch_size: int = BATCH_SIZE,
-                progress: bool = False, now: datetime | None = None) -> HotlineReport:
+                progress: bool = False, now: datetime | None = None, keys: Keyring | None = None) -> HotlineReport:
     """Import the work orders in `path`; rows are numbered from 1 in file order (CSV line = row + 1).
 
     Each batch of `batch_size` rows is one transaction (a savepoint when `bind` is a Connection), so a
     crash loses at most one batch and running again is safe. `crs` is for rows without a 坐标系/crs cell.
     Bad rows are skipped, listed in the report and written to `rejects_path` (default FILE.rejects.csv);
     `dry_run` does all of it, rejects file included, and rolls every batch back. `progress`: a tqdm bar.
+    `keys` seal callers' names and phones (default: the file named by MINQING_PII_KEYS, made if missing).
     A file that cannot be read or lacks a required column raises LoadError before anything is written.
     """
     header, rows = read_orders(path)
@@ -291,7 +296,8 @@ def import_file(bind: Engine | Connection, path: str | Path, *, crs: str = "wgs8
     except UnknownCRS as exc:
         raise LoadError(str(exc)) from exc
     report = HotlineReport(len(rows), dry_run=dry_run)
-    state = _Import(columns, crs, now or datetime.now(timezone.utc), now, report)
+    keys = keys or pii.load_or_create(Settings.from_env().pii_keys)
+    state = _Import(columns, crs, now or datetime.now(timezone.utc), now, report, keys)
     with _progress_bar(progress, len(rows)) as bar:
         for start in range(0, len(rows), batch_size):
             with _transaction(bind, keep=not dry_run) as conn:

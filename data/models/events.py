@@ -7,7 +7,7 @@ from geoalchemy2 import WKBElement
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, ForeignKey, Identity, Integer, SmallInteger
+from sqlalchemy import ARRAY, BigInteger, ForeignKey, Identity, Integer, LargeBinary, SmallInteger
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,8 +56,11 @@ class Event(Pinned, Base):
     reported_grid_id: Mapped[int | None] = mapped_column(BigInteger)
     tracking_no: Mapped[str | None] = mapped_column(unique=True)
     external_id: Mapped[str | None]
-    reporter_name: Mapped[str | None]
-    reporter_contact: Mapped[str | None]  # for call-backs only; never shown to grid staff
+    # a reporter's name and contact: AES-GCM (data/pii.py) and masked; revealed only with a logged purpose
+    reporter_name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reporter_name_masked: Mapped[str | None]
+    reporter_contact_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reporter_contact_masked: Mapped[str | None]
     address: Mapped[str | None]
     media_url: Mapped[str | None]
     handling_mode: Mapped[str | None]
