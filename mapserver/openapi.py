@@ -266,6 +266,13 @@ for _path, _item in PATHS.items():  # what mapserver.auth lets through without a
     if _path.startswith(auth.PUBLIC_PATHS):
         for _operation in _item.values():
             _operation.setdefault("security", [])
+        continue
+    for _method, _operation in _item.items():  # and what it answers a caller it does not let through
+        _responses = _operation.setdefault("responses", {})
+        _responses.setdefault("401", _json(_ref("Error"), "no login, or a token unknown, expired or revoked"))
+        _responses.setdefault("403", _json(_ref("Error"), "a citizen account: citizens report by QR code"))
+        if _method == "get" and not _path.startswith(auth.API_PREFIXES):
+            _responses.setdefault("302", {"description": "a page asked for without a login: to the login form"})
 PATHS["/api/events"].update(api_workflow.REPORT_DOC)
 
 DOCUMENT = {
