@@ -29,7 +29,9 @@ FIGURE = Template(
     "{% if this.title %}<title>{{ this.title|e }}</title>{% endif %}"
     "    {{ this.header.render(**kwargs) }}\n</head>\n<body>\n"
     "    {{ this.html.render(**kwargs) }}\n</body>\n"
-    '<script nonce="{{ csp_nonce }}">\n    {{ this.script.render(**kwargs) }}\n</script>\n</html>\n')
+    '<script nonce="{{ kwargs.csp_nonce }}">\n    {{ this.script.render(**kwargs) }}\n</script>\n</html>\n')
+
+NONCED_LINK = Template('<script nonce="{{ kwargs.csp_nonce }}" src="{{ this.url }}"></script>')
 
 
 def nonce() -> str:
@@ -51,7 +53,7 @@ def inline_script(code: str) -> str:
 
 def map_page(root: branca.element.Figure) -> str:
     """A folium page as HTML, nonced where its scripts are generated: the closing block (FIGURE) and each
-    map's header switches (folium's own markup: sizes and two booleans, no user text)."""
+    map's header switches (folium's own markup: sizes and two booleans, no user text), and the asset links."""
     for child in root._children.values():
         child.render()
     for child in root._children.values():
@@ -60,7 +62,10 @@ def map_page(root: branca.element.Figure) -> str:
             head = root.header._children[name].render()
             root.header.add_child(branca.element.Element(
                 head.replace("<script>", f'<script nonce="{nonce()}">')), name=name)
-    return FIGURE.render(this=root, kwargs={}, csp_nonce=nonce())
+    for link in root.header._children.values():
+        if isinstance(link, branca.element.JavascriptLink):  # our local assets' URLs: nonced like the rest
+            link._template = NONCED_LINK
+    return FIGURE.render(this=root, kwargs={"csp_nonce": nonce()})
 
 
 def policy(script_nonce: str, basemap_origin: str | None) -> str:
