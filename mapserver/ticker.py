@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy import text
 
-from data import workflow
+from data import retention, workflow
 from mapserver import ratelimit
 
 log = logging.getLogger(__name__)
 TICK_LOCK = 7260102  # one ticking process at a time across gunicorn workers (concurrent ticks are safe, just idle)
+PURGE_EVERY_S = 3600  # retention is counted in days; an hourly sweep of finished cases is plenty
 
 
 def tick_once(engine) -> workflow.TickResult | None:
@@ -26,6 +28,17 @@ def tick_once(engine) -> workflow.TickResult | None:
     return result
 
 
+def purge_once(engine, days: int) -> int | None:
+    """Forget reporters of cases finished more than `days` ago, so retention holds without a cron job."""
+    with engine.begin() as conn:
+        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": TICK_LOCK}).scalar():
+            return None
+        purged = retention.purge_contacts(conn, days)
+    if purged:
+        log.info("retention: reporters' contacts purged from %d cases finished over %d days ago", purged, days)
+    return purged
+
+
 def init_app(app: Flask) -> None:
     seconds = app.extensions["minqing.settings"].tick_seconds
     if seconds <= 0 or app.testing:
@@ -33,9 +46,14 @@ def init_app(app: Flask) -> None:
     stop = threading.Event()
 
     def loop() -> None:
+        purged_at = 0.0
         while not stop.wait(seconds):
             try:
                 tick_once(app.extensions["minqing.engine"])
+                if time.monotonic() - purged_at >= PURGE_EVERY_S:
+                    purge_once(app.extensions["minqing.engine"],
+                               app.extensions["minqing.settings"].contact_retention_days)
+                    purged_at = time.monotonic()
             except Exception:  # a database restart must not kill the loop
                 log.exception("tick failed; retrying in %d s", seconds)
 

@@ -172,6 +172,26 @@ def test_purge_forgets_the_sealed_and_masked_reporter(city_conn, keys):
         "FROM event WHERE id = :id"), {"id": old}).one() == (None, None, None, None)
 
 
+def test_the_server_ticker_purges_past_retention_without_a_cron_job(city_engine, keys):
+    from mapserver import ticker
+
+    with city_engine.begin() as conn:  # a case closed in 2001: past any retention of 10 years
+        old = conn.execute(text(
+            "INSERT INTO event (title, category, source, status, reported_at, closed_at, geom) "
+            "SELECT 'old case', category, source, 'closed', '2001-01-01', '2001-01-02', geom FROM event "
+            "ORDER BY id LIMIT 1 RETURNING id")).scalar_one()
+        set_reporter(conn, keys, old, "周九", "13900000010")
+    try:
+        assert ticker.purge_once(city_engine, 3650) == 1
+        with city_engine.connect() as conn:
+            assert conn.execute(text(
+                "SELECT reporter_name_sealed, reporter_contact_sealed, reporter_contact_masked FROM event "
+                "WHERE id = :id"), {"id": old}).one() == (None, None, None)
+    finally:
+        with city_engine.begin() as conn:
+            conn.execute(text("DELETE FROM event WHERE id = :id"), {"id": old})
+
+
 def test_rotation_reseals_reporters_and_retire_counts_them(city_conn, keys):
     event = city_conn.execute(text("SELECT min(id) FROM event")).scalar_one()
     set_reporter(city_conn, keys, event, "孙八", "sun@example.com")
