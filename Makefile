@@ -22,7 +22,9 @@ test: setup
 setup:
 	@bash scripts/setup.sh
 
-## make fuzz: schemathesis against /openapi.json as every role, 200 examples per operation (long)
+## make fuzz: schemathesis against /openapi.json as every role, 200 examples per operation (long; two processes)
 fuzz: setup
 	$(call log,'fuzzing the API: 200 examples per operation and role')
-	MINQING_FUZZ_EXAMPLES=200 $(VENV)/pytest -p no:cacheprovider -q tests/test_fuzz.py $(PYTEST_ARGS)
+	MINQING_FUZZ_EXAMPLES=200 MINQING_FUZZ_SHARD=0/2 $(VENV)/pytest -p no:cacheprovider -q tests/test_fuzz.py $(PYTEST_ARGS) & \
+	MINQING_FUZZ_EXAMPLES=200 MINQING_FUZZ_SHARD=1/2 $(VENV)/pytest -p no:cacheprovider -q tests/test_fuzz.py $(PYTEST_ARGS); \
+	second=$$?; wait $$!; first=$$?; test $$first -eq 0 && test $$second -eq 0
