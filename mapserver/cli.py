@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
+from sqlalchemy import text
 
 from data import migrate
 from data.db import make_engine
@@ -112,6 +113,7 @@ def demo(scale, seed, as_of, boundary, if_empty, replace, no_progress) -> None:
     if not ledger_is_empty(engine) and not replace:
         if if_empty:
             click.echo("the ledger already holds a city; nothing to do (--if-empty)")
+            _demo_passwords(engine, only_demo_city=True)  # a city loaded before logins existed still gets them
             return
         _fail("the ledger already holds a city; pass --replace to drop it, or --if-empty to keep it")
     started = time.perf_counter()
@@ -126,13 +128,21 @@ def demo(scale, seed, as_of, boundary, if_empty, replace, no_progress) -> None:
                + ", ".join(f"{len(city.tables[t]):,} {t}" for t in ("grid", "household", "person", "event")))
     # generated first, then emptied and loaded in one transaction: a failure leaves the old city
     load(engine, city, progress=not no_progress, replace=replace)
+    _demo_passwords(engine)
+    click.echo(f"demo city loaded in {time.perf_counter() - started:.1f}s (as of {city.as_of:%Y-%m-%d %H:%M} UTC)")
+
+
+def _demo_passwords(engine, only_demo_city: bool = False) -> None:
+    """Demo accounts without a password get the demo's; never in a city the demo generator did not make."""
     from data.users import DEMO_PASSWORD, give_demo_password
 
     with engine.begin() as conn:
+        if only_demo_city and not conn.execute(text("SELECT EXISTS (SELECT 1 FROM demo_hotspot)")).scalar():
+            return
         named = give_demo_password(conn)
-    click.echo(f"{len(named)} demo accounts (admin, commander, analyst, leader1, worker1, …) log in with "
-               f"password {DEMO_PASSWORD!r}: `minqing users list` shows them all")
-    click.echo(f"demo city loaded in {time.perf_counter() - started:.1f}s (as of {city.as_of:%Y-%m-%d %H:%M} UTC)")
+    if named:
+        click.echo(f"{len(named)} demo accounts (admin, commander, analyst, leader1, worker1, …) log in with "
+                   f"password {DEMO_PASSWORD!r}: `minqing users list` shows them all")
 
 
 @cli.command("load")

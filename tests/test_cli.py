@@ -33,8 +33,19 @@ def test_demo_loads_once_and_is_idempotent_with_if_empty(empty_db, runner_env):
         events = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
     assert events == 1_000
 
+    with empty_db.begin() as conn:  # a demo city loaded before logins existed: its accounts have no password
+        conn.execute(text("UPDATE app_user SET password_hash = NULL WHERE username = 'worker1'"))
     again = runner.invoke(cli, ["demo", "--scale", "tiny", "--if-empty"], env=runner_env)
     assert again.exit_code == 0 and "nothing to do" in again.output
+    assert "1 demo accounts" in again.output
+    with empty_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM app_user WHERE password_hash IS NULL")).scalar_one() == 0
+    with empty_db.begin() as conn:  # a city the demo generator did not make never gets the demo's password
+        conn.execute(text("DELETE FROM demo_hotspot"))
+        conn.execute(text("UPDATE app_user SET password_hash = NULL WHERE username = 'worker1'"))
+    assert "demo accounts" not in runner.invoke(cli, ["demo", "--scale", "tiny", "--if-empty"], env=runner_env).output
+    with empty_db.connect() as conn:
+        assert conn.execute(text("SELECT password_hash FROM app_user WHERE username = 'worker1'")).scalar() is None
 
     refused = runner.invoke(cli, ["demo", "--scale", "tiny"], env=runner_env)
     assert refused.exit_code == 1 and "--replace" in refused.output
