@@ -19,6 +19,11 @@ class CaseScope(tuple):
         return f"CaseScope({tuple(self)!r}, department_id={self.department_id!r})"
 
 
+def within(code: str, scope) -> bool:
+    """Whether grid `code` lies in the subtree of one of the codes in `scope` (itself included)."""
+    return any(code == s or code.startswith(s + ".") for s in scope)
+
+
 @dataclass(frozen=True)
 class Actor:
     username: str

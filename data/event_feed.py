@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from data.actors import CaseScope
+from data.actors import CaseScope, within
 from data.event_query import scope_clause
 from data.selection import BadSelection
 
@@ -34,7 +34,7 @@ def visible(grid: str | None, scope: tuple[str, ...] | None, departments: list[i
         return True
     if isinstance(scope, CaseScope) and scope.department_id not in (departments or ()):
         return False
-    return grid is not None and any(grid == s or grid.startswith(s + ".") for s in scope)
+    return grid is not None and within(grid, scope)
 
 
 def is_bulk(message: dict) -> bool:

@@ -14,7 +14,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from data import generalize, grid_versions
-from data.actors import Actor
+from data.actors import Actor, within
 from data.errors import Conflict, Forbidden, NotFound, Refused
 from data.grid_edit_checks import (AREA_TOLERANCE_M2, MAX_VERTICES, SNAP_TOLERANCE_M, Problem, check_tiling,
                                    parse_shape)
@@ -119,7 +119,7 @@ def _geom(wkb) -> object:
 
 
 def in_scope(actor: Actor, code: str) -> bool:
-    return any(code == s or code.startswith(s + ".") for s in actor.scope)
+    return within(code, actor.scope)
 
 
 def check_editor(actor: Actor, codes) -> None:

@@ -71,39 +71,39 @@ def key_ids_in_use(conn: Connection) -> dict[int, int]:
     return counts
 
 
+def _pages(conn: Connection, table: str, column: str, where: str = "", params: dict | None = None):
+    """(ids, rows) of `table` in id order, BATCH at a time, where `column` is set (and `where` holds)."""
+    after = 0
+    while True:
+        rows = conn.execute(text(f"SELECT id, {column} FROM {table} WHERE id > :after AND {column} IS NOT NULL "
+                                 f"{where} ORDER BY id LIMIT :n"), {"after": after, "n": BATCH, **(params or {})}).all()
+        if not rows:
+            return
+        ids = [r[0] for r in rows]
+        yield ids, rows
+        after = ids[-1]
+
+
 def reseal(conn: Connection, keys: Keyring) -> int:
     """Re-seal every value not under the active key (in the caller's transaction); returns how many."""
     active = pii.HEADER.pack(pii.VERSION, keys.active)
     done = 0
     for table, fields in SEALED.items():
         for field in fields:
-            after = 0
-            while True:
-                rows = conn.execute(text(
-                    f"SELECT id, {field}_sealed FROM {table} WHERE id > :after AND {field}_sealed IS NOT NULL "
-                    f"AND substring({field}_sealed FROM 1 FOR 3) <> :active ORDER BY id LIMIT :n"),
-                    {"after": after, "active": active, "n": BATCH}).all()
-                if not rows:
-                    break
-                ids = [r[0] for r in rows]
+            for ids, rows in _pages(conn, table, f"{field}_sealed",
+                                    f"AND substring({field}_sealed FROM 1 FOR 3) <> :active", {"active": active}):
                 clear = [pii.unseal(keys, r[1], pii.context(table, field, r[0])) for r in rows]
                 sealed = pii.seal_many(keys, clear, [pii.context(table, field, i) for i in ids])
                 conn.execute(text(f"UPDATE {table} t SET {field}_sealed = v.s FROM unnest(CAST(:ids AS bigint[]), "
                                   f"CAST(:s AS bytea[])) AS v(id, s) WHERE t.id = v.id"), {"ids": ids, "s": sealed})
                 done += len(rows)
-                after = ids[-1]
     return done
 
 
 def seal_clear_column(conn: Connection, keys: Keyring, table: str, field: str) -> int:
     """Migration pass: move the clear column `field` into its sealed columns (the caller drops it after)."""
-    done, after = 0, 0
-    while True:
-        rows = conn.execute(text(f"SELECT id, {field} FROM {table} WHERE id > :after AND {field} IS NOT NULL "
-                                 f"ORDER BY id LIMIT :n"), {"after": after, "n": BATCH}).all()
-        if not rows:
-            return done
-        ids = [r[0] for r in rows]
+    done = 0
+    for ids, rows in _pages(conn, table, field):
         stored = sealed_values(keys, table, field, ids, [str(r[1]).strip() for r in rows])
         sets = ", ".join(f"{name} = v.{name}" for name in stored)
         kinds = {name: "bytea" if name.endswith(("_sealed", "_hmac")) else "text" if name.endswith("_masked")
@@ -113,24 +113,19 @@ def seal_clear_column(conn: Connection, keys: Keyring, table: str, field: str) -
             f"UPDATE {table} t SET {sets} FROM unnest(CAST(:ids AS bigint[]), {casts}) AS v(id, {', '.join(stored)}) "
             f"WHERE t.id = v.id"), {"ids": ids, **{f"c{i}": column for i, column in enumerate(stored.values())}})
         done += len(rows)
-        after = ids[-1]
+    return done
 
 
 def open_to_clear_column(conn: Connection, keys: Keyring, table: str, field: str) -> int:
     """Downgrade pass: the sealed values back into a clear column `field` (which the caller has added)."""
-    done, after = 0, 0
-    while True:
-        rows = conn.execute(text(f"SELECT id, {field}_sealed FROM {table} WHERE id > :after AND {field}_sealed "
-                                 f"IS NOT NULL ORDER BY id LIMIT :n"), {"after": after, "n": BATCH}).all()
-        if not rows:
-            return done
-        ids = [r[0] for r in rows]
+    done = 0
+    for ids, rows in _pages(conn, table, f"{field}_sealed"):
         clear = [pii.unseal(keys, r[1], pii.context(table, field, r[0])) for r in rows]
         conn.execute(text(f"UPDATE {table} t SET {field} = CAST(v.c AS {'date' if field == 'birth_date' else 'text'}) "
                           f"FROM unnest(CAST(:ids AS bigint[]), CAST(:c AS text[])) AS v(id, c) WHERE t.id = v.id"),
                      {"ids": ids, "c": clear})
         done += len(rows)
-        after = ids[-1]
+    return done
 
 
 def find_by(conn: Connection, keys: Keyring, table: str, field: str, value: str) -> list[int]:

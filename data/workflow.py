@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Connection, text
 
-from data.actors import Actor
+from data.actors import Actor, within
 from data.errors import Conflict, Forbidden, NotFound, Refused
 from data.lifecycle import (DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_HOURS, GRID_STAFF, JOINT_LEVELS, LEADS,
                             MAX_EXTENSION_HOURS, MAX_EXTENSIONS, ROUTING, RULES, TRANSITIONS, level_above, level_below)
@@ -41,10 +41,6 @@ def _locked(conn: Connection, event_id: int):
     return row
 
 
-def _covers(scope: tuple[str, ...], code: str) -> bool:
-    return any(code == s or code.startswith(s + ".") for s in scope)
-
-
 def unit_code(grid_code: str | None, level: str) -> str | None:
     """The grid whose staff handle an event at `level`: its cell, or that cell's community/street/district."""
     if grid_code is None:
@@ -63,7 +59,7 @@ def _in_scope(actor: Actor, event, *, at_level: bool = True) -> bool:
             actor.department_id == event["department_id"]
             or actor.department_id in (event["joint_department_ids"] or ()))
     code = unit_code(event["grid_code"], event["level"]) if at_level else event["grid_code"]
-    return code is not None and _covers(actor.scope, code)
+    return code is not None and within(code, actor.scope)
 
 
 def _log(conn, event, actor: Actor, at, to_status, level, action="transition", note=None, detail=None) -> None:
@@ -295,7 +291,7 @@ def merge(conn: Connection, event_id: int, into: int, actor: Actor, note: str | 
         "LEFT JOIN grid g ON g.id = t.grid_id WHERE t.id = :t"),
         {"t": into, "e": event_id, "r": DUPLICATE_RADIUS_M, "w": DUPLICATE_WINDOW_HOURS}).mappings().first()
     if target is None or not (actor.sees_everything or (target["grid_code"] is not None
-                                                        and _covers(actor.scope, target["grid_code"]))):
+                                                        and within(target["grid_code"], actor.scope))):
         raise NotFound(f"no event {into} in your area")
     target = (target["status"], target["category"], target["merged_into"], target["near"])
     if not target[3]:

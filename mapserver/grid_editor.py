@@ -12,6 +12,7 @@ from flask import Blueprint, abort, render_template
 from folium.elements import JSCSSMixin
 from sqlalchemy import text
 
+from data.actors import within
 from mapserver import assets, caller, db, security
 
 bp = Blueprint("grid_editor", __name__)
@@ -54,8 +55,7 @@ def page(code: str):
     root.html.add_child(folium.Element(render_template("grid_editor_panel.html", code=code, name=name,
                                                        level=level, who=who)), name="grid_editor_panel")
     # the siblings come from the parent's children, when the caller may read the parent
-    parent_visible = parent is not None and (scope is None or any(
-        parent == s or parent.startswith(s + ".") for s in scope))
+    parent_visible = parent is not None and (scope is None or within(parent, scope))
     config = {"code": code, "parent": parent if parent_visible else None, "as": caller.demo_as(),
               "urls": {"grids": "/api/grids/", "validate": "/api/grids/edits/validate",
                        "preview": "/api/grids/edits/preview", "apply": "/api/grids/edits"}}

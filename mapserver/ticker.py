@@ -17,23 +17,28 @@ TICK_LOCK = 7260102  # one ticking process at a time across gunicorn workers (co
 PURGE_EVERY_S = 3600  # retention is counted in days; an hourly sweep of finished cases is plenty
 
 
-def tick_once(engine) -> workflow.TickResult | None:
+def _as_the_ticker(engine, work):
+    """`work(conn)` in a transaction, unless another process holds the ticker's lock (then None)."""
     with engine.begin() as conn:
         if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": TICK_LOCK}).scalar():
             return None
-        result = workflow.tick(conn)
+        return work(conn)
+
+
+def tick_once(engine) -> workflow.TickResult | None:
+    def work(conn):
         ratelimit.purge(conn, timedelta(days=1))
-    if result.overdue:
+        return workflow.tick(conn)
+
+    result = _as_the_ticker(engine, work)
+    if result is not None and result.overdue:
         log.info("tick: %d events overdue, %d escalated", result.overdue, result.escalated)
     return result
 
 
 def purge_once(engine, days: int) -> int | None:
     """Forget reporters of cases finished more than `days` ago, so retention holds without a cron job."""
-    with engine.begin() as conn:
-        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": TICK_LOCK}).scalar():
-            return None
-        purged = retention.purge_contacts(conn, days)
+    purged = _as_the_ticker(engine, lambda conn: retention.purge_contacts(conn, days))
     if purged:
         log.info("retention: reporters' contacts purged from %d cases finished over %d days ago", purged, days)
     return purged
