@@ -36,6 +36,10 @@ class Actor:
     def sees_everything(self) -> bool:
         return self.role in ("admin", "system") or (not self.scope and self.role in ("commander", "analyst"))
 
+    def sees_grid(self, code: str) -> bool:
+        """Whether grid `code` is in this actor's area (the grid itself, not the cases in it)."""
+        return self.sees_everything or within(code, self.scope)
+
     @property
     def scope_filter(self) -> tuple[str, ...] | None:
         """What readers take as `scope`: None for everything, else the grid codes whose subtrees are visible."""

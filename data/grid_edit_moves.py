@@ -124,14 +124,13 @@ def applied_flows(conn: Connection, changed: list) -> dict[tuple, dict]:
     ids = {r.from_grid for r in changed} | {r.to_grid for r in changed}
     code = dict(conn.execute(text("SELECT id, code FROM grid WHERE id = ANY(:ids)"),
                              {"ids": [i for i in ids if i is not None]}).all())
-    names = {table: name for table, name in TABLES.items()}
     flows: dict[tuple, dict] = {}
     houses: dict[int, tuple] = {}
     for r in changed:
         old, new = code.get(r.from_grid), code.get(r.to_grid)
-        if old == new or r.pin not in names or r.pin == "event" and not r.open:
+        if old == new or r.pin not in TABLES or r.pin == "event" and not r.open:
             continue
-        flows.setdefault((old, new), dict.fromkeys(COUNTS, 0))[names[r.pin]] += 1
+        flows.setdefault((old, new), dict.fromkeys(COUNTS, 0))[TABLES[r.pin]] += 1
         if r.pin == "house":
             houses[r.pin_id] = (old, new)
     for h in conn.execute(APPLIED_HOUSES_SQL, {"ids": list(houses)}):

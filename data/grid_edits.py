@@ -118,17 +118,13 @@ def _geom(wkb) -> object:
     return shapely.from_wkb(bytes(wkb))
 
 
-def in_scope(actor: Actor, code: str) -> bool:
-    return within(code, actor.scope)
-
-
 def check_editor(actor: Actor, codes) -> None:
     """Admins edit anywhere, grid leaders inside their scope; everyone else reads."""
     if actor.role in ("admin", "system"):
         return
     if actor.role != "grid_leader":
         raise Forbidden(f"role {actor.role} may not edit grid boundaries", "grids")
-    outside = [c for c in codes if not in_scope(actor, c)]
+    outside = [c for c in codes if not within(c, actor.scope)]
     if outside:
         raise Forbidden(f"outside your scope: {', '.join(outside)}", "grids")
 

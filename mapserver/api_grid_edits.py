@@ -33,11 +33,9 @@ def _reader_edit() -> grid_edits.Edit:
     """Validate and preview write nothing, but show counts: staff, inside their scope."""
     who = caller.staff_only()
     edit = grid_edits.Edit.parse(request.get_json(silent=True))
-    scope = who.scope_filter
-    if scope is not None:
-        outside = [e.code for e in edit.entries if e.code and not grid_edits.in_scope(who, e.code)]
-        if outside:
-            raise Forbidden(f"outside your scope: {', '.join(outside)}", "grids")
+    outside = [e.code for e in edit.entries if e.code and not who.sees_grid(e.code)]
+    if outside:
+        raise Forbidden(f"outside your scope: {', '.join(outside)}", "grids")
     return edit
 
 
@@ -72,7 +70,7 @@ def apply():
 @bp.get("/api/grids/<code>/history")
 def history(code: str):
     who = caller.staff_only()
-    if who.scope_filter is not None and not grid_edits.in_scope(who, code):
+    if not who.sees_grid(code):
         abort(404, description=f"no grid {code!r} visible to you")
     return jsonify(grid_edits.history(db.connection(), code))
 
@@ -80,7 +78,7 @@ def history(code: str):
 @bp.post("/api/grids/<code>/undo")
 def undo(code: str):
     who = caller.staff_only()
-    if who.scope_filter is not None and not grid_edits.in_scope(who, code):
+    if not who.sees_grid(code):
         abort(404, description=f"no grid {code!r} visible to you")
     body = request.get_json(silent=True) or {}
     note = body.get("note") if isinstance(body, dict) and isinstance(body.get("note"), str) else ""

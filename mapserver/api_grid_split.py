@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
 
-from data import grid_edits, grid_split
+from data import grid_split
 from mapserver import caller, db
 
 bp = Blueprint("api_grid_split", __name__)
@@ -12,7 +12,7 @@ bp = Blueprint("api_grid_split", __name__)
 @bp.post("/api/grids/<code>/split")
 def split(code: str):
     who = caller.staff_only()
-    if who.scope_filter is not None and not grid_edits.in_scope(who, code):
+    if not who.sees_grid(code):
         abort(404, description=f"no grid {code!r} visible to you")
     body = request.get_json(silent=False)
     return jsonify(grid_split.proposal(db.connection(), code, (body or {}).get("line")))
