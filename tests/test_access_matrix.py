@@ -371,16 +371,45 @@ def test_roles_may_not_make_writes_outside_their_work(access_app, tokens, object
     assert (_fingerprint(city_engine), _events(city_engine)) == before
 
 
+NEAR_EDGE_SQL = text("""
+WITH mine AS (SELECT geom FROM grid WHERE code = :c AND valid_to IS NULL),
+other AS (SELECT g.geom FROM grid g, mine m WHERE g.valid_to IS NULL AND g.level = 'cell' AND g.code <> :c
+          AND ST_Intersects(g.geom, m.geom) AND ST_Length(ST_Intersection(ST_Boundary(g.geom), ST_Boundary(m.geom))) > 0
+          ORDER BY g.code LIMIT 1),
+edge AS (SELECT ST_PointOnSurface(ST_Intersection(ST_Boundary(o.geom), ST_Boundary(m.geom))) AS p FROM mine m, other o),
+ring AS (SELECT ST_Buffer(CAST(p AS geography), 15)::geometry AS r FROM edge)
+SELECT ST_AsText(ST_PointOnSurface(ST_Intersection(m.geom, ring.r))) AS inside,
+       ST_AsText(ST_PointOnSurface(ST_Intersection(o.geom, ring.r))) AS outside
+FROM mine m, other o, ring
+""")
+
+
 def test_a_report_answer_names_no_duplicate_outside_the_scope(access_app, tokens, objects, city_engine, own_events):
-    """worker1 reports at the very spot of another community's event (a leader's scope would hold both)."""
-    with city_engine.connect() as conn:
-        lon, lat, category = conn.execute(text("SELECT ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)), "
-                                               "e.category FROM event e JOIN grid g ON g.code = :c AND g.valid_to IS NULL "
-                                               "WHERE e.id = :e"), {"c": objects["grid_in"], "e": objects["event_in"]}).one()
-    made = access_app.test_client().post("/api/events", headers={"Authorization": f"Bearer {tokens['grid_worker']}"},
-                                         json={"category": category, "description": "重复？", "lon": lon, "lat": lat})
-    assert made.status_code == 201, made.get_data(as_text=True)[:200]
-    duplicate = made.get_json()["properties"]["possible_duplicate_of"]
+    """worker1 reports a few metres inside its cell, next to an open case just across the edge: the admin, who
+    sees both, is told of that case; worker1 is not (the case lies outside its scope)."""
+    with city_engine.begin() as conn:
+        inside, outside = conn.execute(NEAR_EDGE_SQL, {"c": objects["grid_in"]}).one()
+        across = conn.execute(text(
+            "INSERT INTO event (title, category, source, reported_at, geom) "
+            "VALUES ('对面的案件', 'noise', 'grid_worker', now(), ST_GeomFromText(:p, 4326)) RETURNING id"),
+            {"p": outside}).scalar_one()
+    lon, lat = (float(x) for x in inside.removeprefix("POINT(").rstrip(")").split())
+    client = access_app.test_client()
+
+    def report(role):
+        """The answer's duplicate; the report is then removed, so it is no one's duplicate itself."""
+        made = client.post("/api/events", headers={"Authorization": f"Bearer {tokens[role]}"},
+                           json={"category": "noise", "description": "重复？", "lon": lon, "lat": lat})
+        assert made.status_code == 201, made.get_data(as_text=True)[:200]
+        with city_engine.begin() as conn:
+            conn.execute(text("DELETE FROM event_log WHERE event_id = :e"), {"e": made.get_json()["id"]})
+            conn.execute(text("DELETE FROM event WHERE id = :e"), {"e": made.get_json()["id"]})
+        return made.get_json()["properties"]["possible_duplicate_of"]
+
+    assert across not in _ids_in(city_engine, objects["grid_in"])
+    duplicate = report("grid_worker")
+    assert report("admin") == across  # the case across the edge is the nearest duplicate
+    assert duplicate != across
     assert duplicate is None or duplicate in _ids_in(city_engine, objects["grid_in"])
 
 
